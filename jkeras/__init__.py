@@ -1,0 +1,15 @@
+"""jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
+from . import activations, initializers, layers, models, state, utils
+from .models import Model, Sequential
+from .naming import name_scope
+from .pure import pure
+from .symbolic import Input, KerasTensor
+from .training import get_training, set_training, training_mode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input", "KerasTensor", "Model", "Sequential", "activations", "get_training",
+    "initializers", "layers", "models", "name_scope", "pure", "set_training", "state",
+    "training_mode", "utils",
+]

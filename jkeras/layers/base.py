@@ -1,0 +1,421 @@
+"""``Layer``: two pure functions (``build``, ``call``) under a thin stateful shell."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import frame as frame_lib
+from .. import naming
+from .. import random as random_lib
+from .. import state as state_lib
+from .. import symbolic
+from .. import training as training_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Weight:
+    """A read-only view of one weight: its path, current value and trainability.
+
+    >>> import jkeras, jax.numpy as jnp
+    >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+    >>> [(w.path, w.shape) for w in d.weights]
+    [('dense/kernel', (3, 2)), ('dense/bias', (2,))]
+    """
+
+    path: str
+    value: jax.Array
+    trainable: bool
+
+    @property
+    def name(self):
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def shape(self):
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    def numpy(self):
+        return np.asarray(self.value)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+
+@dataclasses.dataclass
+class InputSpec:
+    """What a layer accepts: an exact or minimum rank and fixed sizes on some axes.
+
+    >>> spec = InputSpec(min_ndim=2, axes={-1: 784})
+    """
+
+    ndim: int = None
+    min_ndim: int = None
+    axes: dict = dataclasses.field(default_factory=dict)
+
+    def check(self, layer, shape):
+        rank = len(shape)
+        if self.ndim is not None and rank != self.ndim:
+            raise ValueError(f"{layer!r} expects inputs of rank {self.ndim}, got shape {shape} "
+                             f"(rank {rank}).")
+        if self.min_ndim is not None and rank < self.min_ndim:
+            raise ValueError(f"{layer!r} expects inputs of rank >= {self.min_ndim}, got shape "
+                             f"{shape} (rank {rank}).")
+        for axis, size in self.axes.items():
+            got = shape[axis]
+            if got is not None and got != size:
+                raise ValueError(f"{layer!r} was built for size {size} on axis {axis}, got input "
+                                 f"shape {shape}. A built layer keeps its weights' shapes: create "
+                                 f"a new layer for inputs of another size.")
+
+
+def _as_input(layer, x):
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and x.dtype.kind in "biufc":
+        return x
+    try:
+        array = np.asarray(x)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__}: {err}") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__} of dtype "
+                        f"{array.dtype}.")
+    return jnp.asarray(array)
+
+
+def _is_tracer(x):
+    return isinstance(x, jax.core.Tracer)
+
+
+class Layer:
+    """The base of every layer.
+
+    A layer is two pure functions and a thin object that stores their results:
+
+    * ``build(rng, *input_shapes) -> (params, state)`` creates the weights;
+    * ``call(params, state, *inputs, training, rng, **kwargs) -> (outputs, new_state)``
+      is the math.
+
+    Calling the object builds it lazily from the input's shape and runs ``call`` on the
+    stored weights; ``apply`` is the pure form, safe under every JAX transformation.
+
+    >>> import jax.numpy as jnp
+    >>> class Scale(Layer):
+    ...     def build(self, rng, input_shape):
+    ...         return {"scale": jnp.ones(input_shape[-1:])}, {}
+    ...     def call(self, params, state, x, *, training=False, rng=None):
+    ...         return x * params["scale"], state
+    >>> Scale()(jnp.ones((2, 3))).shape
+    (2, 3)
+    """
+
+    uses_training = False  # whether training=True changes what the layer computes
+    uses_rng = False       # whether training mode needs a PRNG key
+
+    def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
+                 input_shape=None, input_dim=None, batch_size=None):
+        self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
+        self._trainable = bool(trainable)
+        self.dtype = jnp.dtype(dtype)
+        self._seeds = None if seed is None else random_lib.SeedStream(seed)
+        self._params, self._state = {}, {}
+        self.built = False
+        self.input_shapes = None
+        self.output_shape = None
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        # Keras 2's way to declare a Sequential model's input on its first layer.
+        self._batch_input_shape = None if input_shape is None else (batch_size, *input_shape)
+        if not hasattr(self, "input_spec"):
+            self.input_spec = None
+        self._jit_cache = {}
+
+    # -- names ---------------------------------------------------------------------------
+    @property
+    def name(self):
+        return self.path.rsplit("/", 1)[-1]
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.path!r}>"
+
+    # -- the pure functions subclasses write -------------------------------------------------
+    def build(self, rng, *input_shapes):
+        """Returns ``(params, state)`` for inputs of these shapes; a pure function."""
+        return {}, {}
+
+    def call(self, params, state, *inputs, training=False, rng=None):
+        """Returns ``(outputs, new_state)``; a pure function of its arguments."""
+        raise NotImplementedError(f"{type(self).__name__} must define call()")
+
+    def compute_output_shape(self, *input_shapes):
+        """The output shape for inputs of these shapes (``None`` for unknown sizes).
+
+        >>> import jkeras
+        >>> jkeras.layers.Dense(4).compute_output_shape((None, 3))
+        (None, 4)
+        """
+        inputs = [jax.tree_util.tree_map(lambda s: symbolic.KerasTensor(s), shape,
+                                         is_leaf=lambda s: isinstance(s, tuple))
+                  for shape in input_shapes]
+        specs = jax.tree_util.tree_map(lambda t: t.spec(), inputs)
+        if not self.built:
+            self._build(specs)
+        out = jax.eval_shape(lambda a: self.apply(self.params, self.state, *a)[0], specs)
+        return jax.tree_util.tree_map(symbolic.shape_of, out)
+
+    # -- weights ---------------------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        self._jit_cache.clear()
+
+    @property
+    def params(self):
+        """The trainable weights: a nested dict of arrays (``{}`` when frozen)."""
+        return self._params if self._trainable else {}
+
+    @params.setter
+    def params(self, value):
+        state_lib.check_like(self.params, value, "params", repr(self))
+        if self._trainable:
+            self._params = dict(value)
+
+    @property
+    def state(self):
+        """The non-trainable weights (a frozen layer's params included)."""
+        return self._state if self._trainable else {**self._params, **self._state}
+
+    @state.setter
+    def state(self, value):
+        state_lib.check_like(self.state, value, "state", repr(self))
+        self._params, self._state = self._split(self.params, value)
+
+    def _split(self, params, state):
+        """The layer's own (params, state) from the public pair (frozen params live in state)."""
+        if self._trainable:
+            return params, state
+        return ({k: state[k] for k in self._params},
+                {k: v for k, v in state.items() if k not in self._params})
+
+    def _merge_state(self, params, state):
+        return state if self._trainable else {**params, **state}
+
+    def _weight_list(self, prefix):
+        own = [Weight(f"{prefix}/{k}", v, self._trainable) for k, v in self._params.items()]
+        return own + [Weight(f"{prefix}/{k}", v, False) for k, v in self._state.items()]
+
+    @property
+    def weights(self):
+        """Every weight, in creation order (Keras' ``get_weights`` order)."""
+        return self._weight_list(self.path)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable]
+
+    def get_weights(self):
+        """The weights as a list of NumPy arrays, in ``weights`` order.
+
+        >>> import jkeras, jax.numpy as jnp
+        >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+        >>> [w.shape for w in d.get_weights()]
+        [(3, 2), (2,)]
+        """
+        return [w.numpy() for w in self.weights]
+
+    def _leaves(self):
+        """(owner layer, which dict, key) for every weight, in ``weights`` order."""
+        return ([(self, "_params", k) for k in self._params]
+                + [(self, "_state", k) for k in self._state])
+
+    def set_weights(self, weights):
+        """Sets every weight from a list of arrays in ``get_weights`` order.
+
+        Everything is checked before anything is written: on error nothing changes.
+
+        >>> import jkeras, jax.numpy as jnp
+        >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+        >>> d.set_weights([w * 0 for w in d.get_weights()])
+        """
+        self._require_built("set_weights")
+        leaves, names = self._leaves(), [w.path for w in self.weights]
+        weights = list(weights)
+        if len(weights) != len(leaves):
+            raise ValueError(f"{self!r}.set_weights expects {len(leaves)} arrays ({names}), "
+                             f"got {len(weights)}.")
+        new = []
+        for (owner, where, key), name, value in zip(leaves, names, weights):
+            old = getattr(owner, where)[key]
+            value = jnp.asarray(value, dtype=old.dtype)
+            if value.shape != old.shape:
+                raise ValueError(f"{self!r}.set_weights: {name!r} has shape {old.shape}, got "
+                                 f"an array of shape {value.shape}. Nothing was changed.")
+            new.append(value)
+        for (owner, where, key), value in zip(leaves, new):
+            setattr(owner, where, {**getattr(owner, where), key: value})
+
+    def count_params(self):
+        """The number of scalars in all weights (trainable or not)."""
+        self._require_built("count_params")
+        return sum(int(np.prod(w.shape)) for w in self.weights)
+
+    def save_weights(self, filepath):
+        """Writes every weight to a ``.npz`` file keyed by path (atomic, no pickle)."""
+        from .. import saving
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Loads weights saved by ``save_weights``; a mismatch changes nothing."""
+        from .. import saving
+        saving.load_weights(self, filepath)
+
+    # -- building --------------------------------------------------------------------------
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"{self!r} is not built yet, so {what} has no weights to use: "
+                             "call it once on an input (or call init) first.")
+
+    def _build(self, args):
+        """Builds from the (possibly symbolic) inputs ``args``; weights are concrete arrays."""
+        shapes = jax.tree_util.tree_map(symbolic.shape_of, args)
+        self._check_inputs(shapes)
+        with jax.ensure_compile_time_eval():
+            params, state = self.build(random_lib.build_key(self), *shapes)
+        self._params, self._state = dict(params), dict(state)
+        self.input_shapes = shapes
+        self.built = True
+
+    def init(self, rng, *example_inputs):
+        """Fresh ``(params, state)`` drawn from ``rng``; builds the layer if it is not.
+
+        A pure function of ``rng`` and the inputs' shapes: the weights a built layer
+        holds are left alone.
+
+        >>> import jax, jax.numpy as jnp, jkeras
+        >>> params, state = jkeras.layers.Dense(4).init(jax.random.key(0), jnp.ones((1, 3)))
+        """
+        with random_lib.init_keys(rng):
+            if not self.built:
+                with frame_lib.active(None):
+                    self._build(example_inputs)
+            return self._fresh(rng)
+
+    def _fresh(self, rng):
+        with jax.ensure_compile_time_eval():
+            params, state = self.build(random_lib.path_key(rng, self.path), *self.input_shapes)
+        if self._trainable:
+            return dict(params), dict(state)
+        return {}, {**params, **state}
+
+    def _check_inputs(self, shapes):
+        if self.input_spec is not None and shapes:
+            self.input_spec.check(self, shapes[0])
+
+    # -- calling ---------------------------------------------------------------------------
+    def apply(self, params, state, *inputs, training=None, rng=None, **kwargs):
+        """The pure form: ``(outputs, new_state)``; nothing is stored or changed.
+
+        Safe under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
+
+        >>> import jax, jax.numpy as jnp, jkeras
+        >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+        >>> y, _ = jax.jit(d.apply)(d.params, d.state, jnp.ones((4, 3)))
+        """
+        self._require_built("apply")
+        training = training_lib.resolve(training)
+        state_lib.check_like(self.params, params, "params", repr(self))
+        state_lib.check_like(self.state, state, "state", repr(self))
+        self._check_inputs(jax.tree_util.tree_map(symbolic.shape_of, inputs))
+        return self._apply(params, state, inputs, kwargs, training, rng)
+
+    def _apply(self, params, state, inputs, kwargs, training, rng):
+        p, s = self._split(params, state)
+        out, new = self.call(p, s, *inputs, training=training, rng=rng, **kwargs)
+        return out, self._merge_state(p, new)
+
+    def __call__(self, *args, training=None, **kwargs):
+        if symbolic.is_symbolic((args, kwargs)):
+            return self._symbolic_call(args, kwargs, training)
+        frame = frame_lib.current()
+        if frame is not None:
+            return frame.call(self, args, kwargs, training)
+        args = jax.tree_util.tree_map(lambda x: _as_input(self, x), args)
+        if not self.built:
+            self._build(args)
+        training = training_lib.resolve(training)
+        leaves = jax.tree_util.tree_leaves((args, kwargs))
+        if any(_is_tracer(x) for x in leaves):
+            return self._traced_call(args, kwargs, training)
+        return self._eager_call(args, kwargs, training)
+
+    def _traced_call(self, args, kwargs, training):
+        if training and (self.uses_rng or jax.tree_util.tree_leaves(self.state)):
+            raise ValueError(
+                f"{self!r} was called in training mode on traced values (inside jax.jit, grad, "
+                "vmap, ...): its new state or random draw cannot be stored on the object from "
+                "inside a transformation. Use the pure form inside the transformed function: "
+                "`outputs, new_state = layer.apply(params, state, x, training=True, rng=key)`.")
+        out, _ = self.apply(self.params, self.state, *args, training=training, **kwargs)
+        self.output_shape = jax.tree_util.tree_map(symbolic.shape_of, out)
+        return out
+
+    def _eager_call(self, args, kwargs, training):
+        static = tuple(sorted((k, v) for k, v in kwargs.items() if not _is_array(v)))
+        dynamic = {k: v for k, v in kwargs.items() if _is_array(v)}
+        run = self._jit_cache.get((training, static))
+        if run is None:
+            def pure(params, state, args, dynamic, rng):
+                return self.apply(params, state, *args, training=training, rng=rng,
+                                  **dynamic, **dict(static))
+            run = self._jit_cache[(training, static)] = jax.jit(pure)
+        rng = None
+        if training and self.uses_rng:
+            rng = (self._seeds or random_lib.global_stream()).next()
+        out, new_state = run(self.params, self.state, args, dynamic, rng)
+        if training and jax.tree_util.tree_leaves(new_state):
+            self.state = new_state
+        return out
+
+    def _symbolic_call(self, args, kwargs, training):
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        where = [i for i, x in enumerate(leaves) if isinstance(x, symbolic.KerasTensor)]
+
+        def with_values(values):  # the call's arguments with KerasTensors replaced
+            filled = list(leaves)
+            for i, v in zip(where, values):
+                filled[i] = v
+            return jax.tree_util.tree_unflatten(treedef, filled)
+
+        specs = [leaves[i].spec() for i in where]
+        if not self.built:
+            self._build(with_values(specs)[0])
+        out = jax.eval_shape(
+            lambda values: self.apply(self.params, self.state, *with_values(values)[0],
+                                      training=False, **with_values(values)[1])[0], specs)
+        node = symbolic.Node(self, args, kwargs, training)
+        self.output_shape = jax.tree_util.tree_map(symbolic.shape_of, out)
+        node.outputs = jax.tree_util.tree_map(
+            lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
+        return node.outputs
+
+
+def _is_array(x):
+    return isinstance(x, (jax.Array, np.ndarray))
+
+
+def positive_int(layer, arg, value):
+    """``value`` as an int, or a ValueError naming the layer and argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer!r}: {arg} must be a positive integer, got {value!r}")
+    return int(value)

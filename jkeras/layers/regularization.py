@@ -1,0 +1,46 @@
+"""Regularization layers: ``Dropout``."""
+import jax
+import jax.numpy as jnp
+
+from .base import Layer
+
+
+def require_rng(layer, rng):
+    """Raises the error that says how to pass a key, when a training-mode call has none."""
+    if rng is None:
+        raise ValueError(
+            f"{layer!r} needs a PRNG key in training mode: pass one to the pure call, "
+            "e.g. `model.apply(params, state, x, training=True, rng=jax.random.key(0))` "
+            "(eager calls draw keys from the seed stream by themselves).")
+
+
+class Dropout(Layer):
+    """Sets a fraction ``rate`` of inputs to 0 in training mode, scaling the rest by ``1/(1-rate)``.
+
+    In inference mode it is the identity.
+
+    >>> import jax, jax.numpy as jnp
+    >>> drop = Dropout(0.5)
+    >>> y, _ = drop.apply({}, {}, jnp.ones(8), training=True, rng=jax.random.key(0))
+    >>> sorted(set(y.tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    True
+    """
+
+    uses_training = True
+    uses_rng = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"{self!r}: rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        if not training or self.rate == 0:
+            return x, state
+        require_rng(self, rng)
+        shape = x.shape if self.noise_shape is None else tuple(
+            s if n is None else n for s, n in zip(x.shape, self.noise_shape))
+        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros((), x.dtype)), state

@@ -1,0 +1,6 @@
+"""Models: containers of layers (subclassed, functional, sequential)."""
+from .functional import Functional
+from .model import Model
+from .sequential import Sequential
+
+__all__ = ["Functional", "Model", "Sequential"]

@@ -1,0 +1,91 @@
+"""Functional models: a graph of layer calls from symbolic ``Input``s to outputs."""
+import jax
+
+from .. import symbolic
+from .model import Model
+
+
+def _topological_nodes(owner, outputs, inputs):
+    """The layer calls that lead from ``inputs`` to ``outputs``, each after its arguments."""
+    known = {id(t) for t in inputs}
+    order, seen = [], set()
+
+    def visit(tensor):
+        if id(tensor) in known:
+            return
+        node = tensor.node
+        if node is None:
+            raise ValueError(
+                f"{owner!r}: an output depends on {tensor!r}, which is not one of the model's "
+                "inputs. Pass every Input the outputs are computed from in `inputs`.")
+        if id(node) in seen:
+            return
+        for arg in jax.tree_util.tree_leaves((node.args, node.kwargs)):
+            if isinstance(arg, symbolic.KerasTensor):
+                visit(arg)
+        seen.add(id(node))
+        order.append(node)
+
+    for tensor in outputs:
+        visit(tensor)
+    return order
+
+
+def _is_shape(x):
+    return isinstance(x, tuple) and all(d is None or isinstance(d, int) for d in x)
+
+
+class Functional(Model):
+    """A model defined by ``Model(inputs, outputs)`` over symbolic tensors.
+
+    >>> import jkeras
+    >>> from jkeras import layers
+    >>> a, b = jkeras.Input(shape=(3,)), jkeras.Input(shape=(3,))
+    >>> shared = layers.Dense(4)
+    >>> out = layers.Add()([shared(a), shared(b)])     # one set of weights, used twice
+    >>> model = jkeras.Model([a, b], out)
+    >>> sorted(model.params)
+    ['dense']
+    """
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        in_leaves, out_leaves = (jax.tree_util.tree_leaves(t) for t in (inputs, outputs))
+        for t in in_leaves + out_leaves:
+            if not isinstance(t, symbolic.KerasTensor):
+                raise TypeError(f"{self!r}: inputs and outputs must be symbolic tensors (from "
+                                f"jkeras.Input and layers called on them), got {type(t).__name__}")
+        self.inputs, self.outputs = inputs, outputs
+        self._nodes = _topological_nodes(self, out_leaves, in_leaves)
+        for node in self._nodes:
+            self._track(node.layer)
+        self.input_shapes = (jax.tree_util.tree_map(lambda t: t.shape, inputs),)
+        self.output_shape = jax.tree_util.tree_map(lambda t: t.shape, outputs)
+        self.built = True
+
+    def _check_inputs(self, shapes):
+        expected = jax.tree_util.tree_map(lambda t: t.shape, self.inputs)
+        shapes = shapes[0] if len(shapes) == 1 else shapes
+        want = jax.tree_util.tree_structure(self.inputs)
+        got = jax.tree_util.tree_structure(shapes, is_leaf=_is_shape)
+        if want != got:
+            raise ValueError(f"{self!r} expects inputs structured like {expected}, got {shapes}")
+        for want_shape, shape in zip(jax.tree_util.tree_leaves(expected, is_leaf=_is_shape),
+                                     jax.tree_util.tree_leaves(shapes, is_leaf=_is_shape)):
+            if len(shape) != len(want_shape) or any(
+                    w is not None and g is not None and w != g for w, g in zip(want_shape, shape)):
+                raise ValueError(f"{self!r} expects an input of shape {want_shape}, got {shape}")
+
+    def _input_values(self, inputs):
+        return {id(t): x for t, x in zip(jax.tree_util.tree_leaves(self.inputs),
+                                          jax.tree_util.tree_leaves(inputs))}
+
+    def call(self, inputs, training=None):
+        values = self._input_values(inputs)
+        take = lambda leaf: values[id(leaf)] if isinstance(leaf, symbolic.KerasTensor) else leaf
+        for node in self._nodes:
+            args, kwargs = jax.tree_util.tree_map(take, (node.args, node.kwargs))
+            out = node.layer(*args, training=node.training, **kwargs)
+            for t, x in zip(jax.tree_util.tree_leaves(node.outputs), jax.tree_util.tree_leaves(out)):
+                values[id(t)] = x
+        return jax.tree_util.tree_map(take, self.outputs)

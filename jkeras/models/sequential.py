@@ -1,0 +1,55 @@
+"""``Sequential``: a plain stack of layers, each called on the previous one's output."""
+from .. import symbolic
+from ..layers.base import Layer
+from .model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers.
+
+    It builds as soon as its input shape is known: from an ``Input`` first element,
+    ``input_shape=``/``input_dim=`` on the first layer, ``build()``, or the first call.
+
+    >>> import jkeras
+    >>> from jkeras import layers
+    >>> model = jkeras.Sequential([layers.Dense(32, activation="relu", input_dim=784),
+    ...                            layers.Dense(10, activation="softmax")])
+    >>> model.count_params()
+    25450
+    """
+
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._input_shape = None
+        for layer in layers or ():
+            self.add(layer)
+
+    def add(self, layer):
+        """Appends a layer (or, first, an ``Input``) to the stack.
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential()
+        >>> model.add(jkeras.Input(shape=(3,)))
+        >>> model.add(jkeras.layers.Dense(2))
+        >>> model.built
+        True
+        """
+        if isinstance(layer, symbolic.KerasTensor):
+            if self._layers:
+                raise ValueError(f"{self!r}: an Input can only be the first element")
+            self._input_shape = layer.shape
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{self!r}.add expects a Layer, got {type(layer).__name__}")
+        if not self._layers and self._input_shape is None and layer._batch_input_shape:
+            self._input_shape = layer._batch_input_shape
+        self._track(layer)
+        if self.built:
+            self.build(*self.input_shapes)
+        elif self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def call(self, x, training=None):
+        for layer in self._layers:
+            x = layer(x)
+        return x

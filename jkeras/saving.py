@@ -1,0 +1,55 @@
+"""Weight files: ``.npz`` archives keyed by weight path. Safe (no pickle) and atomic."""
+import io
+import os
+import tempfile
+
+import numpy as np
+
+
+def save_weights(layer, filepath):
+    """Writes ``layer.weights`` to ``filepath`` (``{path: array}``), replacing it atomically.
+
+    >>> import jkeras, jax.numpy as jnp, tempfile, os
+    >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.weights.npz")
+    >>> save_weights(d, path); load_weights(d, path)
+    """
+    layer._require_built("save_weights")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{w.path: w.numpy() for w in layer.weights})
+    folder = os.path.dirname(os.path.abspath(filepath))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_weights(layer, filepath):
+    """Sets ``layer``'s weights from a file written by :func:`save_weights`.
+
+    The file's paths and shapes must match the layer's exactly; otherwise a ValueError
+    names the file and the first difference, and nothing changes.
+    """
+    layer._require_built("load_weights")
+    try:
+        with np.load(filepath, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"load_weights: cannot read {filepath!r} as a jkeras weight file "
+                         f"(.npz without pickled objects): {err}") from None
+    names = [w.path for w in layer.weights]
+    missing = [n for n in names if n not in stored]
+    extra = [n for n in stored if n not in names]
+    if missing or extra:
+        raise ValueError(f"load_weights: {filepath!r} does not match {layer!r}: missing "
+                         f"{missing}, unexpected {extra}. Nothing was changed.")
+    try:
+        layer.set_weights([stored[n] for n in names])
+    except ValueError as err:
+        raise ValueError(f"load_weights: {filepath!r}: {err}") from None

@@ -1,0 +1,111 @@
+"""The state model: params and state are plain nested dicts keyed by name.
+
+A weight's *path* is its keys joined by ``/`` (``block1/mylstm/kernel``). Paths are
+what ``summary()`` prints, what weight files store and what sharding rules match.
+"""
+import jax
+import numpy as np
+
+SEP = "/"
+
+
+def flatten(tree, prefix=""):
+    """Flattens a nested dict pytree into ``{path: leaf}``, in sorted path order.
+
+    >>> flatten({"dense": {"bias": 0, "kernel": 1}})
+    {'dense/bias': 0, 'dense/kernel': 1}
+    """
+    flat = {}
+    for key in sorted(tree):
+        if not isinstance(key, str) or not key or SEP in key:
+            raise TypeError(f"state.flatten: keys must be non-empty strings without '{SEP}', "
+                            f"got {key!r} under {prefix or 'the root'!r}")
+        path = f"{prefix}{SEP}{key}" if prefix else key
+        value = tree[key]
+        if isinstance(value, dict):
+            flat.update(flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def unflatten(flat):
+    """Rebuilds the nested dict from ``{path: leaf}``; the inverse of :func:`flatten`.
+
+    >>> unflatten({"dense/kernel": 1, "dense/bias": 0})
+    {'dense': {'kernel': 1, 'bias': 0}}
+    """
+    tree = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(SEP)
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"state.unflatten: path {path!r} runs through a leaf at {key!r}")
+        if leaf in node:
+            raise ValueError(f"state.unflatten: path {path!r} is given twice")
+        node[leaf] = value
+    return tree
+
+
+def get_path(tree, path):
+    """Returns the subtree (or leaf) at ``path``; ``""`` is the whole tree.
+
+    >>> get_path({"block1": {"d": {"bias": 0}}}, "block1/d")
+    {'bias': 0}
+    """
+    node = tree
+    for key in path.split(SEP) if path else ():
+        node = node[key]
+    return node
+
+
+def set_path(tree, path, value):
+    """Returns a copy of ``tree`` with ``value`` at ``path``; ``tree`` is not modified.
+
+    >>> set_path({"a": {"b": 1}}, "a/c", 2)
+    {'a': {'b': 1, 'c': 2}}
+    """
+    if not path:
+        return value
+    key, _, rest = path.partition(SEP)
+    new = dict(tree)
+    new[key] = set_path(tree.get(key, {}), rest, value)
+    return new
+
+
+def check_like(expected, got, what, owner):
+    """Raises a ValueError naming the first path whose presence, shape or dtype differs.
+
+    ``expected`` and ``got`` are nested dicts of arrays (or shape/dtype structs).
+
+    >>> import jax.numpy as jnp
+    >>> check_like({"k": jnp.zeros(2)}, {"k": jnp.ones(2)}, "params", "dense")
+    """
+    want, have = flatten(expected), flatten(got)
+    missing = [p for p in want if p not in have]
+    extra = [p for p in have if p not in want]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise ValueError(f"{owner}: the {what} tree does not match the layer's weights: "
+                         f"{'; '.join(parts)}. Expected paths: {sorted(want)}.")
+    for path, w in want.items():
+        h = have[path]
+        if tuple(np.shape(h)) != tuple(w.shape):
+            raise ValueError(f"{owner}: {what} at {path!r} has shape {tuple(np.shape(h))}, "
+                             f"expected {tuple(w.shape)}.")
+
+
+def count(tree):
+    """Number of scalars in a pytree.
+
+    >>> import numpy as np
+    >>> count({"k": np.zeros((3, 4)), "b": np.zeros(4)})
+    16
+    """
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(tree)))

@@ -1,0 +1,86 @@
+"""Symbolic tensors for the functional API: a shape, a dtype and the call that made them."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_MAX_RANK = 8
+_dims = []
+
+
+def _symbols():
+    # One symbol per axis position, all in one scope, so two inputs' unknown batch
+    # dimensions are the same symbol and combine (Add, Concatenate) without complaint.
+    if not _dims:
+        _dims.extend(jax.export.symbolic_shape(", ".join(f"d{i}" for i in range(_MAX_RANK))))
+    return _dims
+
+
+class Node:
+    """One layer call in a functional graph: ``outputs = layer(*args, **kwargs)``."""
+
+    def __init__(self, layer, args, kwargs, training):
+        self.layer, self.args, self.kwargs, self.training = layer, args, kwargs, training
+
+
+class KerasTensor:
+    """A symbolic tensor: what ``Input`` returns and layers return when called on one.
+
+    >>> import jkeras
+    >>> x = jkeras.Input(shape=(784,))
+    >>> x.shape
+    (None, 784)
+    """
+
+    def __init__(self, shape, dtype="float32", node=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = jnp.dtype(dtype)
+        self.node = node
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def spec(self):
+        """A ``jax.ShapeDtypeStruct`` with a symbolic dimension for each ``None``."""
+        if self.ndim > _MAX_RANK:
+            raise ValueError(f"KerasTensor rank {self.ndim} is above the supported {_MAX_RANK}")
+        dims = _symbols()
+        return jax.ShapeDtypeStruct(
+            tuple(dims[i] if d is None else d for i, d in enumerate(self.shape)), self.dtype)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape} dtype={self.dtype.name}" + (
+            f" from {self.node.layer.path!r}>" if self.node else ">")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("A KerasTensor is symbolic: it has no values. Build a Model from it, "
+                        "or call the layer on a real array.")
+
+
+def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None):
+    """A symbolic input for the functional API (the batch dimension is left out of ``shape``).
+
+    >>> import jkeras
+    >>> x = jkeras.Input(shape=(28, 28), name="image")
+    >>> x.shape
+    (None, 28, 28)
+    """
+    if batch_shape is None:
+        if shape is None:
+            raise ValueError("Input needs shape= (without the batch dimension) or batch_shape=")
+        batch_shape = (batch_size, *tuple(shape))
+    for d in batch_shape:
+        if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+            raise ValueError(f"Input: dimensions must be non-negative ints or None, got {batch_shape}")
+    return KerasTensor(tuple(None if d is None else int(d) for d in batch_shape), dtype, name=name)
+
+
+def is_symbolic(tree):
+    return any(isinstance(leaf, KerasTensor) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def shape_of(x):
+    """The shape of an array, tracer or KerasTensor; unknown (symbolic) dims become None."""
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else None for d in shape)
