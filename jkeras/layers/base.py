@@ -1,5 +1,7 @@
 """``Layer``: two pure functions (``build``, ``call``) under a thin stateful shell."""
 import dataclasses
+import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -114,6 +116,7 @@ class Layer:
 
     uses_training = False  # whether training=True changes what the layer computes
     uses_rng = False       # whether training mode needs a PRNG key
+    supports_masking = False  # whether an incoming mask passes through unchanged
 
     def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
@@ -165,6 +168,18 @@ class Layer:
             self._build(specs)
         out = jax.eval_shape(lambda a: self.apply(self.params, self.state, *a)[0], specs)
         return jax.tree_util.tree_map(symbolic.shape_of, out)
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask for this layer's output, given its input and the input's mask.
+
+        By default a layer that ``supports_masking`` passes the mask on; others drop it.
+        """
+        return mask if self.supports_masking else None
+
+    @property
+    def accepts_mask(self):
+        """Whether ``call`` takes a ``mask`` argument (containers then pass one on)."""
+        return _takes_mask(type(self))
 
     # -- weights ---------------------------------------------------------------------------
     @property
@@ -408,6 +423,11 @@ class Layer:
         node.outputs = jax.tree_util.tree_map(
             lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
         return node.outputs
+
+
+@functools.cache
+def _takes_mask(cls):
+    return "mask" in inspect.signature(cls.call).parameters
 
 
 def _is_array(x):

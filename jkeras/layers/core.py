@@ -70,13 +70,18 @@ class Identity(Layer):
 class Embedding(Layer):
     """Maps integer indices in ``[0, input_dim)`` to dense vectors of size ``output_dim``.
 
+    With ``mask_zero=True`` index 0 is padding, and the layers after it in a model get
+    the mask ``inputs != 0`` (recurrent layers then skip those steps).
+
     >>> import jax.numpy as jnp
     >>> Embedding(1000, 64)(jnp.array([[4, 20, 7]])).shape
     (1, 3, 64)
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", **kwargs):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.mask_zero = mask_zero
         self.input_dim = positive_int(self, "input_dim", input_dim)
         self.output_dim = positive_int(self, "output_dim", output_dim)
         if embeddings_initializer == "uniform":  # Keras' "uniform" is RandomUniform(-0.05, 0.05)
@@ -86,6 +91,10 @@ class Embedding(Layer):
     def build(self, rng, input_shape):
         shape = (self.input_dim, self.output_dim)
         return {"embeddings": self.embeddings_initializer(rng, shape, self.dtype)}, {}
+
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero=True``, index 0 is padding: the mask is ``inputs != 0``."""
+        return inputs != 0 if self.mask_zero else None
 
     def call(self, params, state, x, *, training=False, rng=None):
         if not jnp.issubdtype(x.dtype, jnp.integer):

@@ -82,10 +82,19 @@ class Functional(Model):
 
     def call(self, inputs, training=None):
         values = self._input_values(inputs)
+        masks = {}  # id(tensor) -> the mask computed for it, where there is one
         take = lambda leaf: values[id(leaf)] if isinstance(leaf, symbolic.KerasTensor) else leaf
         for node in self._nodes:
             args, kwargs = jax.tree_util.tree_map(take, (node.args, node.kwargs))
+            first = node.args[0] if node.args else None
+            mask = jax.tree_util.tree_map(lambda t: masks.get(id(t)), first)
+            if node.layer.accepts_mask and "mask" not in kwargs and jax.tree_util.tree_leaves(mask):
+                kwargs["mask"] = mask
             out = node.layer(*args, training=node.training, **kwargs)
+            out_mask = node.layer.compute_mask(args[0] if args else None,
+                                               mask if jax.tree_util.tree_leaves(mask) else None)
             for t, x in zip(jax.tree_util.tree_leaves(node.outputs), jax.tree_util.tree_leaves(out)):
                 values[id(t)] = x
+                if out_mask is not None:
+                    masks[id(t)] = out_mask
         return jax.tree_util.tree_map(take, self.outputs)

@@ -50,6 +50,8 @@ class Sequential(Model):
             self.build(self._input_shape)
 
     def call(self, x, training=None):
+        mask = None
         for layer in self._layers:
-            x = layer(x)
+            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
