@@ -280,6 +280,41 @@ class Layer:
         for (owner, where, key), value in zip(leaves, new):
             setattr(owner, where, {**getattr(owner, where), key: value})
 
+    def _per_weight(self, params, suffix):
+        """``(value, fn)`` for each own param with a ``<weight>_<suffix>`` attribute set.
+
+        Keras names them after the weight less ``_kernel``: ``kernel_regularizer``,
+        ``recurrent_regularizer`` (for ``recurrent_kernel``), ``bias_constraint``, ...
+        """
+        for name, value in params.items():
+            fn = getattr(self, f"{name.removesuffix('_kernel') or name}_{suffix}", None)
+            if fn is not None:
+                yield name, value, fn
+
+    def regularization_loss(self, params):
+        """The sum of the weight penalties (``kernel_regularizer``, ...) for ``params``.
+
+        A pure function of ``params`` (the same tree as ``layer.params``).
+
+        >>> import jax.numpy as jnp, jkeras
+        >>> d = jkeras.layers.Dense(2, kernel_regularizer="l2"); _ = d(jnp.ones((1, 3)))
+        >>> loss = d.regularization_loss(d.params)
+        """
+        return sum((fn(v) for _, v, fn in self._per_weight(params, "regularizer")),
+                   jnp.zeros((), jnp.float32))
+
+    def apply_constraints(self, params):
+        """``params`` with each constrained weight projected (``kernel_constraint``, ...).
+
+        >>> import jax.numpy as jnp, jkeras
+        >>> d = jkeras.layers.Dense(2, kernel_constraint="non_neg"); _ = d(jnp.ones((1, 3)))
+        >>> params = d.apply_constraints(d.params)
+        """
+        new = dict(params)
+        for name, value, fn in self._per_weight(params, "constraint"):
+            new[name] = fn(value)
+        return new
+
     def count_params(self):
         """The number of scalars in all weights (trainable or not)."""
         self._require_built("count_params")

@@ -2,6 +2,7 @@
 import inspect
 
 import jax
+import jax.numpy as jnp
 
 from .. import frame as frame_lib
 from .. import random as random_lib
@@ -134,6 +135,20 @@ class Model(Layer):
     state = property(lambda self: self._gather("state"),
                      lambda self, tree: self._scatter("state", tree),
                      doc="The non-trainable weights, nested by layer path.")
+
+    def regularization_loss(self, params):
+        """The sum of every layer's weight penalties for ``params`` (a pure function)."""
+        return sum((layer.regularization_loss(state_lib.get_path(params, layer.path))
+                    for layer in self._unique_layers() if layer.params),
+                   jnp.zeros((), jnp.float32))
+
+    def apply_constraints(self, params):
+        """``params`` with every layer's weight constraints applied (a pure function)."""
+        for layer in self._unique_layers():
+            if layer.params:
+                sub = layer.apply_constraints(state_lib.get_path(params, layer.path))
+                params = state_lib.set_path(params, layer.path, sub)
+        return params
 
     def _unique_layers(self):
         return list({id(layer): layer for layer in self._layers}.values())
