@@ -33,8 +33,11 @@ def save_weights(layer, filepath):
 def load_weights(layer, filepath):
     """Sets ``layer``'s weights from a file written by :func:`save_weights`.
 
-    The file's paths and shapes must match the layer's exactly; otherwise a ValueError
-    names the file and the first difference, and nothing changes.
+    Weights are matched by path. When the paths differ but the file holds as many
+    weights, of the same shapes in the same order (the same architecture built with
+    other auto-names, e.g. ``dense_3`` for ``dense``), they are matched by order, as
+    Keras' topological loading does. Otherwise a ValueError names the file and the
+    difference, and nothing changes.
     """
     layer._require_built("load_weights")
     try:
@@ -46,6 +49,10 @@ def load_weights(layer, filepath):
     names = [w.path for w in layer.weights]
     missing = [n for n in names if n not in stored]
     extra = [n for n in stored if n not in names]
+    if (missing or extra) and [a.shape for a in stored.values()] == [
+            w.shape for w in layer.weights]:
+        layer.set_weights(list(stored.values()))  # same architecture, other names: by order
+        return
     if missing or extra:
         raise ValueError(f"load_weights: {filepath!r} does not match {layer!r}: missing "
                          f"{missing}, unexpected {extra}. Nothing was changed.")

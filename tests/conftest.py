@@ -5,3 +5,13 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402  (after the environment is set)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    """Each test starts auto-naming afresh (``dense``, ``dense_1``, ...)."""
+    import jkeras
+    jkeras.utils.clear_session()
+    yield

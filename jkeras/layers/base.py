@@ -117,6 +117,7 @@ class Layer:
     uses_training = False  # whether training=True changes what the layer computes
     uses_rng = False       # whether training mode needs a PRNG key
     supports_masking = False  # whether an incoming mask passes through unchanged
+    stateful = False       # whether inference calls change the state too (a stateful RNN)
 
     def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
@@ -410,7 +411,8 @@ class Layer:
         return self._eager_call(args, kwargs, training)
 
     def _traced_call(self, args, kwargs, training):
-        if training and (self.uses_rng or jax.tree_util.tree_leaves(self.state)):
+        changes_state = (training or self.stateful) and jax.tree_util.tree_leaves(self.state)
+        if changes_state or (training and self.uses_rng):
             raise ValueError(
                 f"{self!r} was called in training mode on traced values (inside jax.jit, grad, "
                 "vmap, ...): its new state or random draw cannot be stored on the object from "
@@ -433,7 +435,7 @@ class Layer:
         if training and self.uses_rng:
             rng = (self._seeds or random_lib.global_stream()).next()
         out, new_state = run(self.params, self.state, args, dynamic, rng)
-        if training and jax.tree_util.tree_leaves(new_state):
+        if (training or self.stateful) and jax.tree_util.tree_leaves(new_state):
             self.state = new_state
         return out
 

@@ -99,6 +99,10 @@ class Model(Layer):
         return any(layer.uses_training for layer in self._layers)
 
     @property
+    def stateful(self):
+        return any(layer.stateful for layer in self._layers)
+
+    @property
     def uses_rng(self):
         return any(layer.uses_rng for layer in self._layers)
 
