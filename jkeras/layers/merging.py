@@ -1,7 +1,11 @@
-"""Merging layers: combine a list of inputs into one (``Concatenate``, ``Add``)."""
+"""Merging layers: combine a list of inputs into one.
+
+``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, ``Dot``.
+"""
 import functools
 import operator
 
+import jax
 import jax.numpy as jnp
 
 from .base import Layer
@@ -24,18 +28,6 @@ class Merge(Layer):
             if len(shape) != len(first) or any(
                     a is not None and b is not None and a != b for a, b in zip(first, shape)):
                 raise ValueError(f"{self!r} needs inputs of one shape, got {shapes}")
-
-
-class Add(Merge):
-    """Adds a list of inputs of the same shape.
-
-    >>> import jax.numpy as jnp
-    >>> Add()([jnp.ones(2), jnp.ones(2)]).tolist()
-    [2.0, 2.0]
-    """
-
-    def call(self, params, state, inputs, *, training=False, rng=None):
-        return functools.reduce(operator.add, inputs), state
 
 
 class Concatenate(Merge):
@@ -62,3 +54,149 @@ class Concatenate(Merge):
 
     def call(self, params, state, inputs, *, training=False, rng=None):
         return jnp.concatenate(inputs, axis=self.axis), state
+
+
+_EPSILON = 1e-7  # Keras' backend.epsilon(): the largest inverse norm Dot(normalize=True) uses
+
+
+class _Elementwise(Merge):
+    """Folds a list of same-shape inputs with the binary function ``op``, left to right."""
+
+    op = None
+
+    def call(self, params, state, inputs, *, training=False, rng=None):
+        return functools.reduce(type(self).op, inputs), state
+
+
+class Add(_Elementwise):
+    """Adds a list of inputs of the same shape.
+
+    >>> import jax.numpy as jnp
+    >>> Add()([jnp.ones(2), jnp.ones(2)]).tolist()
+    [2.0, 2.0]
+    """
+
+    op = operator.add
+
+
+class Subtract(_Elementwise):
+    """Subtracts the second of exactly two inputs from the first.
+
+    >>> import jax.numpy as jnp
+    >>> Subtract()([jnp.ones(2), jnp.ones(2)]).tolist()
+    [0.0, 0.0]
+    """
+
+    op = operator.sub
+
+    def _check_shapes(self, shapes):
+        if len(shapes) != 2:
+            raise ValueError(f"{self!r} expects exactly 2 inputs, got {len(shapes)} "
+                             f"(shapes {shapes})")
+        super()._check_shapes(shapes)
+
+
+class Multiply(_Elementwise):
+    """Multiplies a list of inputs of the same shape, elementwise.
+
+    >>> import jax.numpy as jnp
+    >>> Multiply()([jnp.full(2, 2.0), jnp.full(2, 3.0)]).tolist()
+    [6.0, 6.0]
+    """
+
+    op = operator.mul
+
+
+class Maximum(_Elementwise):
+    """The elementwise maximum of a list of inputs of the same shape.
+
+    >>> import jax.numpy as jnp
+    >>> Maximum()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
+    [3.0, 4.0]
+    """
+
+    op = jnp.maximum
+
+
+class Minimum(_Elementwise):
+    """The elementwise minimum of a list of inputs of the same shape.
+
+    >>> import jax.numpy as jnp
+    >>> Minimum()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
+    [1.0, 2.0]
+    """
+
+    op = jnp.minimum
+
+
+class Average(_Elementwise):
+    """The elementwise mean of a list of inputs of the same shape.
+
+    >>> import jax.numpy as jnp
+    >>> Average()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
+    [2.0, 3.0]
+    """
+
+    op = operator.add
+
+    def call(self, params, state, inputs, *, training=False, rng=None):
+        total, state = super().call(params, state, inputs)
+        return total / len(inputs), state
+
+
+class Dot(Merge):
+    """The dot product of two inputs, example by example, over ``axes`` (one int for both
+    inputs, or a pair). Axis 0 is the batch and cannot be contracted.
+
+    The output holds the batch axis, then the first input's remaining axes, then the second's;
+    two rank-2 inputs give ``(batch, 1)``. With ``normalize=True`` both inputs are first
+    L2-normalized along their axis, so the result is the cosine similarity.
+
+    >>> import jax.numpy as jnp
+    >>> Dot(axes=(1, 2))([jnp.ones((4, 5)), jnp.ones((4, 3, 5))]).shape
+    (4, 3)
+    """
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = (axes, axes) if isinstance(axes, int) else tuple(axes) if isinstance(
+            axes, (list, tuple)) else ()
+        if len(pair) != 2 or not all(isinstance(a, int) and not isinstance(a, bool)
+                                     for a in pair):
+            raise ValueError(f"{self!r}: axes must be an int or a pair of ints, got {axes!r}")
+        self.axes = axes
+        self.normalize = bool(normalize)
+
+    def _resolve(self, shapes):
+        """The two contracted axes, made non-negative and checked against the ranks."""
+        pair = (self.axes, self.axes) if isinstance(self.axes, int) else tuple(self.axes)
+        axes = []
+        for axis, shape in zip(pair, shapes):
+            if len(shape) < 2:
+                raise ValueError(f"{self!r} needs inputs of rank >= 2 (a batch axis and "
+                                 f"another), got shapes {shapes}")
+            if not -len(shape) < axis < len(shape) or axis % len(shape) == 0:
+                raise ValueError(f"{self!r}: axes {self.axes} must name non-batch axes of the "
+                                 f"inputs, got shapes {shapes}")
+            axes.append(axis % len(shape))
+        return axes
+
+    def _check_shapes(self, shapes):
+        if len(shapes) != 2:
+            raise ValueError(f"{self!r} expects exactly 2 inputs, got {len(shapes)} "
+                             f"(shapes {shapes})")
+        (a, b), (x, y) = self._resolve(shapes), shapes
+        for i, j in ((0, 0), (a, b)):  # the batch sizes and the contracted sizes must agree
+            if x[i] is not None and y[j] is not None and x[i] != y[j]:
+                raise ValueError(f"{self!r}: incompatible input shapes {x} and {y} for axes "
+                                 f"{self.axes}: axis {i} has size {x[i]}, axis {j} has size "
+                                 f"{y[j]}")
+
+    def call(self, params, state, inputs, *, training=False, rng=None):
+        x, y = inputs
+        a, b = self._resolve([x.shape, y.shape])
+        if self.normalize:  # Keras' ops.normalize: x * min(rsqrt(sum x^2), 1 / epsilon)
+            x, y = (v * jnp.minimum(jax.lax.rsqrt(jnp.sum(jnp.square(v), axis, keepdims=True)),
+                                    1.0 / _EPSILON) for v, axis in ((x, a), (y, b)))
+        out = jax.lax.dot_general(x, y, (((a,), (b,)), ((0,), (0,))))
+        return (out[:, None] if out.ndim == 1 else out), state
