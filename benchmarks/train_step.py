@@ -1,0 +1,181 @@
+"""jkeras against hand-written JAX: the tutorial MLP's training step and eager call.
+
+Interleaved in one run: blocks of steps alternate between the two implementations,
+and the table reports the median time per step of each and the ratio of medians.
+
+    python benchmarks/train_step.py [--rounds 30] [--steps 50]
+"""
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jkeras
+from jkeras import layers
+from jkeras.losses import categorical_crossentropy
+
+EPS = 1e-7
+
+
+def hand_cce(labels, preds):
+    # The same formula Keras (and jkeras) use for probabilities.
+    preds = preds / jnp.sum(preds, axis=-1, keepdims=True)
+    return -jnp.sum(labels * jnp.log(jnp.clip(preds, EPS, 1 - EPS)), axis=-1)
+
+
+def hand_dense(p, x):
+    return x @ p["kernel"] + p["bias"]
+
+
+def hand_mlp(params, state, x, training, rng):
+    h = jax.nn.relu(hand_dense(params["dense"], x))
+    h = jax.nn.relu(hand_dense(params["dense_1"], h))
+    return jax.nn.softmax(hand_dense(params["dense_2"], h)), state
+
+
+def hand_bn(p, s, x, momentum=0.99, eps=1e-3):
+    mean, var = jnp.mean(x, 0), jnp.var(x, 0)
+    s = {"moving_mean": s["moving_mean"] * momentum + mean * (1 - momentum),
+         "moving_variance": s["moving_variance"] * momentum + var * (1 - momentum)}
+    return (x - mean) * (jax.lax.rsqrt(var + eps) * p["gamma"]) + p["beta"], s
+
+
+def hand_dropout(rng, x, rate=0.5):
+    keep = jax.random.bernoulli(rng, 1 - rate, x.shape)
+    return jnp.where(keep, x / (1 - rate), 0.0)
+
+
+def hand_mlp_bn(params, state, x, training, rng):
+    h = jax.nn.relu(hand_dense(params["dense"], x))
+    h = hand_dropout(jax.random.fold_in(rng, 1), h)
+    h, s1 = hand_bn(params["batch_normalization"], state["batch_normalization"], h)
+    h = jax.nn.relu(hand_dense(params["dense_1"], h))
+    h = hand_dropout(jax.random.fold_in(rng, 2), h)
+    h, s2 = hand_bn(params["batch_normalization_1"], state["batch_normalization_1"], h)
+    out = jax.nn.softmax(hand_dense(params["dense_2"], h))
+    return out, {"batch_normalization": s1, "batch_normalization_1": s2}
+
+
+def mlp(with_bn):
+    jkeras.utils.clear_session()
+    stack = [layers.Dense(128, activation="relu", input_dim=784)]
+    if with_bn:
+        stack += [layers.Dropout(0.5), layers.BatchNormalization()]
+    stack += [layers.Dense(128, activation="relu")]
+    if with_bn:
+        stack += [layers.Dropout(0.5), layers.BatchNormalization()]
+    return jkeras.Sequential(stack + [layers.Dense(10, activation="softmax")])
+
+
+def make_step(forward, loss_fn, training):
+    optimizer = optax.sgd(0.5)
+
+    def step(params, state, opt_state, x, y, rng):
+        def loss(params):
+            preds, new_state = forward(params, state, x, training, rng)
+            return jnp.mean(loss_fn(y, preds)), new_state
+        (value, state), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state)
+        return optax.apply_updates(params, updates), state, opt_state, value
+
+    return jax.jit(step, donate_argnums=(0, 1, 2)), optimizer
+
+
+def time_blocks(runners, rounds):
+    """Runs each runner once per round, alternating; returns the per-runner medians."""
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            times[name].append(run())
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def train_runner(step, optimizer, params, state, x, y, steps):
+    carry = [jax.tree_util.tree_map(jnp.array, params), jax.tree_util.tree_map(jnp.array, state)]
+    carry.append(optimizer.init(carry[0]))
+    rng = jax.random.key(0)
+
+    def run():
+        p, s, o = carry
+        start = time.perf_counter()
+        for _ in range(steps):
+            p, s, o, loss = step(p, s, o, x, y, rng)
+        loss.block_until_ready()
+        carry[:] = [p, s, o]
+        return (time.perf_counter() - start) / steps
+
+    run()  # compile
+    return run
+
+
+def bench_train(with_bn, batch, rounds, steps):
+    model = mlp(with_bn)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((batch, 784), np.float32))
+    y = jnp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
+    jk_forward = lambda p, s, x, training, rng: model.apply(p, s, x, training=training, rng=rng)
+    hand_forward = hand_mlp_bn if with_bn else hand_mlp
+    runners = {}
+    for name, forward, loss in (("jkeras", jk_forward, categorical_crossentropy),
+                                ("hand", hand_forward, hand_cce)):
+        step, opt = make_step(forward, loss, training=with_bn)
+        runners[name] = train_runner(step, opt, model.params, model.state, x, y, steps)
+    return time_blocks(runners, rounds)
+
+
+def bench_eager(rounds, calls):
+    model = mlp(False)
+    x = jnp.asarray(np.random.default_rng(0).random((50, 784), np.float32))
+    p = model.params
+
+    def by_hand(x):  # op by op, no jit: what a user would write in plain jax.numpy
+        h = jnp.maximum(x @ p["dense"]["kernel"] + p["dense"]["bias"], 0)
+        h = jnp.maximum(h @ p["dense_1"]["kernel"] + p["dense_1"]["bias"], 0)
+        return jax.nn.softmax(h @ p["dense_2"]["kernel"] + p["dense_2"]["bias"])
+
+    np.testing.assert_allclose(model(x), by_hand(x), rtol=1e-5, atol=1e-6)
+
+    def runner(fn):
+        def run():
+            start = time.perf_counter()
+            for _ in range(calls):
+                out = fn(x)
+            out.block_until_ready()
+            return (time.perf_counter() - start) / calls
+        run()
+        return run
+
+    return time_blocks({"jkeras": runner(model), "hand": runner(by_hand)}, rounds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=50)
+    args = parser.parse_args()
+    rows = []
+    for with_bn, target in ((False, 1.03), (True, 1.05)):
+        for batch in (50, 512):
+            t = bench_train(with_bn, batch, args.rounds, args.steps)
+            what = "train step, Dropout+BatchNorm" if with_bn else "train step"
+            rows.append((f"{what}, batch {batch}", "jit(model.apply)+optax", "hand-written JAX",
+                         t["jkeras"], t["hand"], target))
+    t = bench_eager(args.rounds, args.steps * 4)
+    rows.append(("eager model(x), batch 50", "model(x)", "jnp op by op", t["jkeras"], t["hand"],
+                 1.3))
+    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.rounds} interleaved "
+          f"rounds, medians")
+    print("| case | jkeras | reference | jkeras us | reference us | ratio | target |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for case, a, b, ta, tb, target in rows:
+        ratio = ta / tb
+        print(f"| {case} | {a} | {b} | {ta * 1e6:.1f} | {tb * 1e6:.1f} | {ratio:.3f} | "
+              f"<= {target} {'ok' if ratio <= target else 'MISSED'} |")
+
+
+if __name__ == "__main__":
+    main()
