@@ -35,7 +35,7 @@ class Adagrad(Optimizer):
 
     def _leaf(self, g, slots, f):
         acc = slots[0] + jnp.square(g)
-        return -(f["lr"] * g) / jnp.sqrt(acc + self.epsilon), (acc,)
+        return (f["neg_lr"] * g) / jnp.sqrt(acc + self.epsilon), (acc,)
 
     def _hyperparameters(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
@@ -71,9 +71,10 @@ class Adadelta(Optimizer):
     def _leaf(self, g, slots, f):
         acc_g, acc_dx = slots
         acc_g = self.rho * acc_g + (1 - self.rho) * jnp.square(g)
-        dx = -(jnp.sqrt(acc_dx + self.epsilon) * g) / jnp.sqrt(acc_g + self.epsilon)
-        acc_dx = self.rho * acc_dx + (1 - self.rho) * jnp.square(dx)
-        return f["lr"] * dx, (acc_g, acc_dx)
+        # -dx, Keras' delta_var with its sign dropped: the sign goes into the scalar.
+        neg_dx = (jnp.sqrt(acc_dx + self.epsilon) * g) / jnp.sqrt(acc_g + self.epsilon)
+        acc_dx = self.rho * acc_dx + (1 - self.rho) * jnp.square(neg_dx)
+        return f["neg_lr"] * neg_dx, (acc_g, acc_dx)
 
     def _hyperparameters(self):
         return {"rho": self.rho, "epsilon": self.epsilon}

@@ -41,7 +41,7 @@ class Adam(Optimizer):
     def _factors(self, step, lr, opt_state):
         t = (step + 1).astype(jnp.float32)
         alpha = lr * jnp.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        return {"alpha": alpha}, {}
+        return {"neg_alpha": -alpha}, {}
 
     def _leaf(self, g, slots, f):
         m, v = slots[:2]
@@ -51,7 +51,7 @@ class Adam(Optimizer):
         if self.amsgrad:
             v = jnp.maximum(slots[2], v)
             new_slots += (v,)
-        return -(m * f["alpha"]) / (jnp.sqrt(v) + self.epsilon), new_slots
+        return m * f["neg_alpha"] / (jnp.sqrt(v) + self.epsilon), new_slots
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -107,13 +107,13 @@ class Adamax(Optimizer):
 
     def _factors(self, step, lr, opt_state):
         t = (step + 1).astype(jnp.float32)
-        return {"alpha": lr / (1 - self.beta_1 ** t)}, {}
+        return {"neg_alpha": -lr / (1 - self.beta_1 ** t)}, {}
 
     def _leaf(self, g, slots, f):
         m, u = slots
         m = m + (g - m) * (1 - self.beta_1)
         u = jnp.maximum(self.beta_2 * u, jnp.abs(g))
-        return -(m * f["alpha"]) / (u + self.epsilon), (m, u)
+        return m * f["neg_alpha"] / (u + self.epsilon), (m, u)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -157,8 +157,9 @@ class Nadam(Optimizer):
         u_t = self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
         u_t1 = self.beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))
         u_product = opt_state["u_product"] * u_t
-        factors = {"m": lr * u_t1 / (1 - u_product * u_t1),
-                   "g": lr * (1 - u_t) / (1 - u_product),
+        # lr * m_hat = m * f["m"] + g * f["g"]; negated here rather than per element.
+        factors = {"m": -lr * u_t1 / (1 - u_product * u_t1),
+                   "g": -lr * (1 - u_t) / (1 - u_product),
                    "v": 1 / (1 - self.beta_2 ** t)}
         return factors, {"u_product": u_product}
 
@@ -166,8 +167,7 @@ class Nadam(Optimizer):
         m, v = slots
         m = m + (g - m) * (1 - self.beta_1)
         v = v + (jnp.square(g) - v) * (1 - self.beta_2)
-        step = m * f["m"] + g * f["g"]  # lr * m_hat
-        return -step / (jnp.sqrt(v * f["v"]) + self.epsilon), (m, v)
+        return (m * f["m"] + g * f["g"]) / (jnp.sqrt(v * f["v"]) + self.epsilon), (m, v)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -46,7 +46,7 @@ def check_learning_rate(learning_rate, owner):
     is_number = (isinstance(learning_rate, numbers.Real)
                  or (isinstance(learning_rate, (np.ndarray, jax.Array))
                      and np.ndim(learning_rate) == 0
-                     and np.issubdtype(np.result_type(learning_rate), np.number)))
+                     and np.issubdtype(learning_rate.dtype, np.number)))
     if not is_number or isinstance(learning_rate, (bool, np.bool_)):
         raise ValueError(
             f"{owner}: `learning_rate` must be a non-negative float or a schedule (a callable "
@@ -118,10 +118,11 @@ class Optimizer:
         """Per-step scalars shared by all leaves, and scalar state to store.
 
         ``step`` is the int32 count of steps already taken (Keras' ``iterations``).
-        Returns ``(factors, new_scalar_state)``: two dicts.
+        Returns ``(factors, new_scalar_state)``: two dicts. Signs are folded into the
+        scalars (``neg_lr``) so that no leaf pays for a negation.
         """
         del step, opt_state
-        return {"lr": lr}, {}
+        return {"lr": lr, "neg_lr": -lr}, {}
 
     def _leaf(self, g, slots, f):
         """The rule for one parameter: ``(delta, new_slots)``, ``delta`` added to it.
@@ -150,6 +151,7 @@ class Optimizer:
         return state
 
     def _init_scalars(self):
+        """Scalar state a subclass keeps besides its slots (Nadam's ``u_product``)."""
         return {}
 
     def update(self, grads, opt_state, params=None):

@@ -45,13 +45,14 @@ class RMSprop(Optimizer):
             denominator = v - jnp.square(a) + self.epsilon
         else:
             denominator = v + self.epsilon
-        increment = (f["lr"] * g) / jnp.sqrt(denominator)
-        if self.momentum > 0:
-            increment = self.momentum * rest[0] + increment
-            new_slots.append(increment)
         if self.centered:
             new_slots.append(a)
-        return -increment, tuple(new_slots)
+        if self.momentum <= 0:
+            return (f["neg_lr"] * g) / jnp.sqrt(denominator), tuple(new_slots)
+        # Keras stores the momentum with the step's sign (it subtracts it), so keep that.
+        momentum = self.momentum * rest[0] + (f["lr"] * g) / jnp.sqrt(denominator)
+        new_slots.insert(1, momentum)
+        return -momentum, tuple(new_slots)
 
     def _hyperparameters(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,

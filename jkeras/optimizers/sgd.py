@@ -37,7 +37,7 @@ class SGD(Optimizer):
 
     def _leaf(self, g, slots, f):
         if not self.momentum:
-            return -g * f["lr"], ()
+            return g * f["neg_lr"], ()
         m = self.momentum * slots[0] - g * f["lr"]
         delta = self.momentum * m - g * f["lr"] if self.nesterov else m
         return delta, (m,)
