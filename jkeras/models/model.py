@@ -10,6 +10,7 @@ from .. import state as state_lib
 from .. import symbolic
 from .. import training as training_lib
 from ..layers.base import Layer
+from .trainer import Trainer
 
 
 def _children_paths(owner, layers):
@@ -29,7 +30,7 @@ def _children_paths(owner, layers):
     return paths
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A container of layers with a Keras-style ``call``; also the base of ``Sequential``.
 
     ``Model(inputs, outputs)`` builds a functional model from symbolic ``Input``s.
@@ -175,7 +176,7 @@ class Model(Layer):
     # -- building ----------------------------------------------------------------------------
     def _build(self, args):
         # One abstract pass of call(): every layer builds from the shapes it sees.
-        with frame_lib.active(None), training_lib.training_mode(False):
+        with frame_lib.active(None), frame_lib.building(), training_lib.training_mode(False):
             jax.eval_shape(lambda a: self._call_with(a, {}, False), args)
         self.input_shapes = jax.tree_util.tree_map(symbolic.shape_of, args)
         self.built = True

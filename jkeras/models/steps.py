@@ -1,0 +1,329 @@
+"""The training state and the pure steps that change it (``Steps``, a base of ``Trainer``).
+
+Everything training changes is one pytree, the *train state*::
+
+    {"params": ..., "state": ..., "opt_state": ..., "step": int32, "rng": uint32[2]}
+
+and one pure function steps it: ``model.train_step(ts, x, y) -> (ts, logs)``. ``fit``
+runs exactly this step, jitted; a hand-written loop can too.
+
+Between calls the model's layers hold ``params``/``state`` and the model keeps the
+optimizer state, step counter and RNG key. ``get_train_state()`` hands out a copy of the
+whole train state and ``set_train_state(ts)`` puts one back, copied too, so the model and
+a loop that donates its buffers never share them:
+
+>>> import jax, numpy as np, jkeras
+>>> from jkeras import layers
+>>> model = jkeras.Sequential([layers.Dense(3, activation="softmax", input_dim=4)])
+>>> model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+>>> x, y = np.random.rand(8, 4).astype("float32"), np.arange(8) % 3
+>>> ts = model.get_train_state()
+>>> step = jax.jit(model.train_step, donate_argnums=0)
+>>> for _ in range(3):
+...     ts, logs = step(ts, x, y)
+>>> model.set_train_state(ts)
+>>> int(model.get_train_state()["step"])
+3
+"""
+import math
+import numbers
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import random as random_lib
+from .. import state as state_lib
+
+
+def copy_tree(tree):
+    """A copy of every array in ``tree`` (fresh buffers, safe to donate).
+
+    >>> import jax.numpy as jnp
+    >>> a = {"w": jnp.ones(2)}
+    >>> copy_tree(a)["w"] is a["w"]
+    False
+    """
+    return jax.tree_util.tree_map(jnp.copy, tree)
+
+
+def ordered_like(reference, tree):
+    """``tree`` with its dicts' keys in ``reference``'s order: jitted functions return dicts
+    sorted by key, and a layer's weight order (``get_weights``) follows its dict's.
+
+    >>> list(ordered_like({"kernel": 0, "bias": 0}, {"bias": 1, "kernel": 2}))
+    ['kernel', 'bias']
+    """
+    if isinstance(reference, dict):
+        return {k: ordered_like(reference[k], tree[k]) for k in reference}
+    return tree
+
+
+def spec(tree):
+    """Shapes and (canonical) dtypes of the arrays in ``tree``.
+
+    >>> spec(np.zeros((2, 3)))      # float64 becomes float32 unless x64 is enabled
+    ShapeDtypeStruct(shape=(2, 3), dtype=float32)
+    """
+    def one(a):
+        return jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(a.dtype))
+    return jax.tree_util.tree_map(one, tree)
+
+
+def batch_size(x):
+    """The size of the first axis of the first array in ``x``.
+
+    >>> batch_size([np.zeros((4, 2)), np.zeros((4,))])
+    4
+    """
+    return int(jax.tree_util.tree_leaves(x)[0].shape[0])
+
+
+class Steps:
+    """The explicit train state of a compiled model, and the pure steps over it.
+
+    >>> import numpy as np, jkeras
+    >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+    >>> model.compile("sgd", "mse")
+    >>> ts, logs = model.train_step(model.get_train_state(), np.ones((4, 2)), np.ones((4, 1)))
+    >>> int(ts["step"])
+    1
+    """
+
+    _compiled = None
+    _extras = None       # {"opt_state", "step", "rng"} while no fit runs
+    _extras_struct = None
+    _live = None         # the running fit's state (see Trainer.fit)
+    optimizer = None
+
+    # -- the train state -------------------------------------------------------------------
+    def _require_compiled(self, what):
+        if self._compiled is None:
+            raise ValueError(f"{self!r}: call compile(optimizer=..., loss=...) before {what}(); "
+                             "the model has no optimizer or loss yet.")
+        return self._compiled
+
+    def _require_state(self, what):
+        self._require_compiled(what)
+        if not self.built:
+            raise ValueError(f"{self!r} is not built, so it has no weights for {what}: call it "
+                             "on data, build(input_shape) it, or fit it first.")
+
+    def _prepare(self, x, y=None, sample_weight=None, what="fit"):
+        """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""
+        x_spec = spec(x)
+        if not self.built:
+            self._build((x_spec,))
+        c = self._compiled
+        if c is not None and not c.resolved and what != "predict":
+            y_pred = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, training=False)[0],
+                                    self.params, self.state, x_spec)
+            c.resolve(self, None if y is None else spec(y),
+                      y_pred, None if sample_weight is None else spec(sample_weight), what)
+
+    def _ensure_extras(self):
+        """The stored optimizer state, step and key (made now if compile was just called)."""
+        struct = jax.tree_util.tree_structure(self.params)
+        if self._extras is not None and struct != self._extras_struct:
+            warnings.warn(f"{self!r}: the trainable weights changed since the optimizer state "
+                          "was made (a layer frozen or unfrozen?); the optimizer state starts "
+                          "afresh. Call compile() again after changing `trainable`.",
+                          stacklevel=3)
+            self._extras = None
+        if self._extras is None:
+            self._extras = {"opt_state": self.optimizer.init(self.params),
+                            "step": jnp.zeros((), jnp.int32),
+                            "rng": jax.random.key_data(random_lib.global_stream().next())}
+            self._extras_struct = struct
+        return self._extras
+
+    def get_train_state(self):
+        """A copy of the whole training state: ``params``, ``state``, ``opt_state``,
+        ``step`` and ``rng``, as a plain dict (inside ``fit``, of the current one).
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> model.compile("adam", "mse")
+        >>> sorted(model.get_train_state())
+        ['opt_state', 'params', 'rng', 'state', 'step']
+        """
+        if self._live is not None:
+            return copy_tree(self._live.ts)
+        self._require_state("get_train_state")
+        return copy_tree({"params": self.params, "state": self.state, **self._ensure_extras()})
+
+    def set_train_state(self, train_state):
+        """Puts a train state (from ``get_train_state`` or a loop over it) back; copies it.
+
+        Its structure must match the model's weights and the compiled optimizer's state.
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> model.compile("sgd", "mse")
+        >>> model.set_train_state(model.get_train_state())
+        """
+        self._require_state("set_train_state")
+        ts = dict(train_state)
+        keys = {"params", "state", "opt_state", "step", "rng"}
+        if set(ts) != keys:
+            raise ValueError(f"set_train_state expects a dict with keys {sorted(keys)}, got "
+                             f"{sorted(ts)}.")
+        expected = jax.tree_util.tree_structure(jax.eval_shape(self.optimizer.init,
+                                                               self.params))
+        if jax.tree_util.tree_structure(ts["opt_state"]) != expected:
+            raise ValueError("set_train_state: opt_state does not match the compiled "
+                             f"optimizer's state structure {expected}.")
+        # Checked before anything changes: a mismatch leaves the model as it was.
+        state_lib.check_like(self.params, ts["params"], "params", repr(self))
+        state_lib.check_like(self.state, ts["state"], "state", repr(self))
+        ts = copy_tree(ts)
+        if self._live is not None:
+            self._live.ts = ts
+            return
+        self._write_weights(ts["params"], ts["state"])
+        self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
+        self._extras_struct = jax.tree_util.tree_structure(self.params)
+
+    def _write_weights(self, params, state):
+        self.params = ordered_like(self.params, params)
+        self.state = ordered_like(self.state, state)
+
+    # -- the learning rate, for callbacks --------------------------------------------------
+    def _opt_state(self):
+        if self._live is not None:
+            return self._live.ts["opt_state"]
+        self._require_state("the learning rate")
+        return self._ensure_extras()["opt_state"]
+
+    def _put_opt_state(self, opt_state):
+        if self._live is not None:
+            self._live.ts = {**self._live.ts, "opt_state": opt_state}
+        else:
+            self._extras = {**self._extras, "opt_state": opt_state}
+
+    def get_learning_rate(self):
+        """The learning rate the next step uses, as a float.
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> model.compile(jkeras.optimizers.SGD(0.1), "mse")
+        >>> round(model.get_learning_rate(), 6)
+        0.1
+        """
+        opt_state = self._opt_state()
+        if self._compiled.is_jkeras_optimizer:
+            return float(self.optimizer.get_learning_rate(opt_state))
+        return float(_optax_hyperparams(opt_state)["learning_rate"])
+
+    def set_learning_rate(self, value):
+        """Sets the learning rate in the optimizer state (the compiled step is reused).
+
+        Works for jkeras optimizers made with a float rate and for optax ones made with
+        ``optax.inject_hyperparams``.
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> model.compile(jkeras.optimizers.Adam(1e-3), "mse")
+        >>> model.set_learning_rate(1e-4)
+        """
+        opt_state = self._opt_state()
+        if self._compiled.is_jkeras_optimizer:
+            self._put_opt_state(self.optimizer.set_learning_rate(opt_state, value))
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                not math.isfinite(value) or value < 0:
+            raise ValueError(f"set_learning_rate: expected a finite number >= 0, got {value!r}.")
+        hyper = _optax_hyperparams(opt_state)
+        # The hyperparams dict is part of the (live) optimizer state: a new leaf of the
+        # same shape and dtype, so the compiled step runs on without retracing.
+        hyper["learning_rate"] = jnp.asarray(value, jnp.result_type(hyper["learning_rate"]))
+
+    # -- the pure steps --------------------------------------------------------------------
+    def _apply_gradients(self, grads, opt_state, params):
+        if self._compiled.is_jkeras_optimizer:
+            return self.optimizer.apply(grads, opt_state, params)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def _train_batch(self, ts, metric_states, batch, guard=False):
+        """One training step on ``batch = (x, y, sample_weight)``; a pure function."""
+        c = self._compiled
+        x, y, sample_weight = batch
+        rng, key = ts["rng"], None
+        if self.uses_rng:
+            rng, key = jax.random.split(rng)
+
+        def loss_fn(params):
+            y_pred, new_state = self.apply(params, ts["state"], x, training=True, rng=key)
+            total, parts = c.loss(y, y_pred, sample_weight)
+            return total + self.regularization_loss(params), (y_pred, new_state, parts)
+
+        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(
+            loss_fn, has_aux=True)(ts["params"])
+        params, opt_state = self._apply_gradients(grads, ts["opt_state"], ts["params"])
+        new_ts = {"params": self.apply_constraints(params), "state": new_state,
+                  "opt_state": opt_state, "step": ts["step"] + 1, "rng": rng}
+        if guard:
+            # TerminateOnNaN: a step with a non-finite loss (or after one, in the same
+            # scanned call) leaves the train state as it was: the last good weights.
+            ok = jnp.isfinite(total) & jnp.isfinite(metric_states["loss"]["total"])
+            new_ts = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new_ts, ts)
+        metric_states = c.update_metrics(metric_states, y, y_pred, sample_weight, total, parts,
+                                         batch_size(x))
+        return new_ts, metric_states
+
+    def _test_batch(self, params, state, metric_states, batch):
+        c = self._compiled
+        x, y, sample_weight = batch
+        y_pred, _ = self.apply(params, state, x, training=False)
+        total, parts = c.loss(y, y_pred, sample_weight)
+        total = total + self.regularization_loss(params)
+        return c.update_metrics(metric_states, y, y_pred, sample_weight, total, parts,
+                                batch_size(x))
+
+    def train_step(self, train_state, x, y=None, sample_weight=None):
+        """One training step, pure: ``(new_train_state, logs)``; jit it yourself.
+
+        ``logs`` holds this batch's loss (regularization included) and metrics.
+
+        >>> import jax, numpy as np, jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile("sgd", "mse")
+        >>> ts, logs = jax.jit(model.train_step)(model.get_train_state(), np.ones((4, 2)),
+        ...                                      np.ones((4, 1)))
+        >>> sorted(logs)
+        ['loss']
+        """
+        c = self._require_compiled("train_step")
+        self._prepare(x, y, sample_weight, "train_step")
+        ts, states = self._train_batch(train_state, c.init_metrics(), (x, y, sample_weight))
+        return ts, c.results(states)
+
+    def test_step(self, train_state, x, y=None, sample_weight=None):
+        """The loss and metrics of one batch in inference mode, pure: ``logs``.
+
+        >>> import numpy as np, jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile("sgd", "mse")
+        >>> logs = model.test_step(model.get_train_state(), np.ones((4, 2)), np.ones((4, 1)))
+        """
+        c = self._require_compiled("test_step")
+        self._prepare(x, y, sample_weight, "test_step")
+        states = self._test_batch(train_state["params"], train_state["state"],
+                                  c.init_metrics(), (x, y, sample_weight))
+        return c.results(states)
+
+
+def _optax_hyperparams(opt_state):
+    """The ``hyperparams`` dict of an ``optax.inject_hyperparams`` state (or in a chain)."""
+    candidates = [opt_state] + (list(opt_state) if isinstance(opt_state, tuple) else [])
+    for s in candidates:
+        hyper = getattr(s, "hyperparams", None)
+        if isinstance(hyper, dict) and "learning_rate" in hyper:
+            return hyper
+    raise TypeError("This optax optimizer's learning rate is baked into its update and "
+                    "cannot be read or changed. Create it with optax.inject_hyperparams, e.g. "
+                    "optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), or use a "
+                    "jkeras optimizer.")
