@@ -12,6 +12,22 @@ from . import state as state_lib
 from . import training as training_lib
 
 _stack = []
+_building = []
+
+
+@contextlib.contextmanager
+def building():
+    """Marks an abstract build pass: layers run on tracers only so that each builds from
+    the shapes it sees, and nothing they compute (new state, random draws) is kept."""
+    _building.append(True)
+    try:
+        yield
+    finally:
+        _building.pop()
+
+
+def is_building():
+    return bool(_building)
 
 
 def current():

@@ -40,7 +40,7 @@ class Pure:
     def init(self, rng, *args, **kwargs):
         """Builds the layers ``fn`` calls on these example inputs; fresh weights from ``rng``."""
         collector = _Collector()
-        with random_lib.init_keys(rng), frame_lib.active(collector), \
+        with random_lib.init_keys(rng), frame_lib.active(collector), frame_lib.building(), \
                 training_lib.training_mode(False):
             jax.eval_shape(functools.partial(self.fn, **kwargs), *args)
         self._layers = collector.layers

@@ -101,6 +101,20 @@ def check_like(expected, got, what, owner):
                              f"expected {tuple(w.shape)}.")
 
 
+
+def ordered_like(reference, tree):
+    """``tree`` with its dict keys in ``reference``'s order, at every level.
+
+    ``jax.jit`` returns dicts with sorted keys; weight lists follow insertion order.
+
+    >>> list(ordered_like({"kernel": 0, "bias": 0}, {"bias": 1, "kernel": 2}))
+    ['kernel', 'bias']
+    """
+    if not isinstance(reference, dict):
+        return tree
+    return {k: ordered_like(v, tree[k]) for k, v in reference.items()}
+
+
 def count(tree):
     """Number of scalars in a pytree.
 

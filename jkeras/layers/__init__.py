@@ -1,20 +1,29 @@
 """Layers: each a pure ``build``/``call`` pair under a thin stateful object."""
 from ..symbolic import Input
+from .activation_layers import ELU, PReLU, LeakyReLU, ReLU, Softmax
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .base import InputSpec, Layer, Weight
 from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D,
                             Conv3DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)
-from .core import Activation, Dense, Embedding, Identity
+from .core import Activation, Dense, Embedding, Identity, Lambda, Rescaling
+from .einsum_dense import EinsumDense
+from .masking import Masking
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Merge, Minimum, Multiply,
                       Subtract)
-from .normalization import BatchNormalization, LayerNormalization
+from .noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D,
+                    SpatialDropout2D, SpatialDropout3D)
+from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization,
+                            RMSNormalization, UnitNormalization)
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                       MaxPooling2D, MaxPooling3D)
+from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from .regularization import Dropout
 from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, RepeatVector, Reshape,
                         UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
+from .wrappers import Bidirectional, TimeDistributed, Wrapper
 
 # Keras' aliases.
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
@@ -24,17 +33,21 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 
 __all__ = [
-    "AvgPool1D", "AvgPool2D", "AvgPool3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
-    "Conv3DTranspose", "Convolution1D", "Convolution2D", "Convolution3D", "DepthwiseConv1D",
-    "DepthwiseConv2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "MaxPool1D", "MaxPool2D",
-    "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "SeparableConv1D",
-    "SeparableConv2D",
-    "Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Cropping1D",
-    "Cropping2D", "Dense", "Dot", "Dropout", "Embedding", "Flatten", "Identity", "Input",
-    "InputSpec", "Layer", "LayerNormalization", "Maximum", "Merge", "Minimum", "Multiply",
-    "Permute", "RepeatVector", "Reshape", "Subtract", "UpSampling1D", "UpSampling2D", "Weight",
-    "ZeroPadding1D", "ZeroPadding2D",
+    "Activation", "Add", "AdditiveAttention", "AlphaDropout",
+    "Attention", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional",
+    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
+    "Conv3DTranspose", "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D",
+    "Cropping2D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dot", "Dropout", "ELU",
+    "EinsumDense", "Embedding", "Flatten", "GRU", "GaussianDropout", "GaussianNoise",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "Identity", "Input",
+    "InputSpec", "LSTM", "Lambda", "Layer", "LayerNormalization", "LeakyReLU", "Masking",
+    "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+    "Maximum", "Merge", "Minimum", "MultiHeadAttention", "Multiply", "PReLU", "Permute",
+    "RMSNormalization", "ReLU", "Recurrent", "RepeatVector", "Rescaling", "Reshape",
+    "SeparableConv1D", "SeparableConv2D", "SimpleRNN", "Softmax", "SpatialDropout1D",
+    "SpatialDropout2D", "SpatialDropout3D", "Subtract", "TimeDistributed", "UnitNormalization",
+    "UpSampling1D", "UpSampling2D", "Weight", "Wrapper", "ZeroPadding1D", "ZeroPadding2D",
 ]

@@ -20,9 +20,9 @@ class Weight:
     """A read-only view of one weight: its path, current value and trainability.
 
     >>> import jkeras, jax.numpy as jnp
-    >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
+    >>> d = jkeras.layers.Dense(2, name="d"); _ = d(jnp.ones((1, 3)))
     >>> [(w.path, w.shape) for w in d.weights]
-    [('dense/kernel', (3, 2)), ('dense/bias', (2,))]
+    [('d/kernel', (3, 2)), ('d/bias', (2,))]
     """
 
     path: str
@@ -201,7 +201,7 @@ class Layer:
     def params(self, value):
         state_lib.check_like(self.params, value, "params", repr(self))
         if self._trainable:
-            self._params = dict(value)
+            self._params = state_lib.ordered_like(self._params, value)
 
     @property
     def state(self):
@@ -211,7 +211,8 @@ class Layer:
     @state.setter
     def state(self, value):
         state_lib.check_like(self.state, value, "state", repr(self))
-        self._params, self._state = self._split(self.params, value)
+        self._params, self._state = self._split(self.params,
+                                                state_lib.ordered_like(self.state, value))
 
     def _split(self, params, state):
         """The layer's own (params, state) from the public pair (frozen params live in state)."""
@@ -412,10 +413,11 @@ class Layer:
 
     def _traced_call(self, args, kwargs, training):
         changes_state = (training or self.stateful) and jax.tree_util.tree_leaves(self.state)
-        if changes_state or (training and self.uses_rng):
+        if (changes_state or (training and self.uses_rng)) and not frame_lib.is_building():
+            mode = "in training mode" if training else "(it is stateful)"
             raise ValueError(
-                f"{self!r} was called in training mode on traced values (inside jax.jit, grad, "
-                "vmap, ...): its new state or random draw cannot be stored on the object from "
+                f"{self!r} was called {mode} on traced values (inside jax.jit, grad, vmap, "
+                "...): its new state or random draw cannot be stored on the object from "
                 "inside a transformation. Use the pure form inside the transformed function: "
                 "`outputs, new_state = layer.apply(params, state, x, training=True, rng=key)`.")
         out, _ = self.apply(self.params, self.state, *args, training=training, **kwargs)
@@ -423,8 +425,9 @@ class Layer:
         return out
 
     def _eager_call(self, args, kwargs, training):
-        static = tuple(sorted((k, v) for k, v in kwargs.items() if not _is_array(v)))
-        dynamic = {k: v for k, v in kwargs.items() if _is_array(v)}
+        traced = {k: any(map(_is_array, jax.tree_util.tree_leaves(v))) for k, v in kwargs.items()}
+        static = tuple(sorted((k, v) for k, v in kwargs.items() if not traced[k]))
+        dynamic = {k: v for k, v in kwargs.items() if traced[k]}
         run = self._jit_cache.get((training, static))
         if run is None:
             def pure(params, state, args, dynamic, rng):

@@ -1,4 +1,7 @@
-"""Core layers: ``Dense``, ``Activation``, ``Embedding``, ``Identity``."""
+"""Core layers: ``Dense``, ``Activation``, ``Embedding``, ``Identity``, ``Rescaling``,
+``Lambda``."""
+import inspect
+
 import jax.numpy as jnp
 
 from .. import activations, constraints, initializers, regularizers
@@ -108,3 +111,107 @@ class Embedding(Layer):
         if not jnp.issubdtype(x.dtype, jnp.integer):
             x = x.astype(jnp.int32)
         return jnp.take(params["embeddings"], x, axis=0), state
+
+
+class Rescaling(Layer):
+    """``x * scale + offset``, in the layer's dtype (integer inputs such as pixels included).
+
+    ``scale`` and ``offset`` are numbers or arrays broadcastable to the input (e.g. one per
+    channel, channels last).
+
+    >>> import jax.numpy as jnp
+    >>> Rescaling(1 / 2, offset=-1)(jnp.array([0, 4])).tolist()
+    [-1.0, 1.0]
+    """
+
+    supports_masking = True
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = scale, offset
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        scale = jnp.asarray(self.scale, self.dtype)
+        return x.astype(self.dtype) * scale + jnp.asarray(self.offset, self.dtype), state
+
+
+def _shape_like(value):
+    return isinstance(value, (tuple, list)) and all(
+        v is None or isinstance(v, int) for v in value)
+
+
+class Lambda(Layer):
+    """Wraps ``function(inputs)`` as a layer without weights.
+
+    ``function`` must be PURE: a function of its array arguments made of JAX operations,
+    with no side effects, no Python state it reads or changes between calls, and no
+    randomness of its own. It is traced once per input shape and the trace is reused
+    (under ``jax.jit``, in eager calls too), so anything else would run once, not per call.
+    If it takes ``training`` or ``mask`` arguments it gets the call's (``training`` is a
+    Python bool); ``arguments`` is a dict of extra keyword arguments.
+
+    The output shape is found by tracing ``function``; ``output_shape`` (less the batch
+    axis, or a function of the input shape) is optional and, when given, checked against
+    it by ``compute_output_shape``. ``mask`` is the output mask: a fixed value or a function
+    ``mask(inputs, input_mask)``; by default the layer drops masks, as in Keras.
+
+    >>> import jax.numpy as jnp
+    >>> Lambda(lambda x: x ** 2)(jnp.array([1.0, 3.0])).tolist()
+    [1.0, 9.0]
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"{self!r}: function must be callable, got {function!r}")
+        self.function, self.arguments = function, dict(arguments or {})
+        self._output_shape, self.mask = output_shape, mask
+        self.supports_masking = mask is not None
+        try:
+            takes = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # some builtins have no signature
+            takes = {}
+        self._takes_training, self._takes_mask = "training" in takes, "mask" in takes
+
+    def call(self, params, state, inputs, *, training=False, rng=None, mask=None):
+        kwargs = dict(self.arguments)
+        if self._takes_training:
+            kwargs["training"] = training
+        if self._takes_mask:
+            kwargs["mask"] = mask
+        return self.function(inputs, **kwargs), state
+
+    def compute_mask(self, inputs, mask=None):
+        return self.mask(inputs, mask) if callable(self.mask) else self.mask
+
+    def compute_output_shape(self, *input_shapes):
+        shape = super().compute_output_shape(*input_shapes)
+        if self._output_shape is not None:
+            declared = self._declared_shape(input_shapes)
+            if not _compatible(declared, shape):
+                raise ValueError(f"{self!r}: output_shape={self._output_shape!r} says the "
+                                 f"output shape is {declared}, but the function gives {shape} "
+                                 f"for inputs of shape {input_shapes[0]}.")
+        return shape
+
+    def _declared_shape(self, input_shapes):
+        if callable(self._output_shape):
+            return self._output_shape(*input_shapes)
+        first = input_shapes[0]
+        while isinstance(first, (tuple, list)) and first and isinstance(first[0], (tuple, list)):
+            first = first[0]  # the first input of a list of inputs
+        batch = first[0]
+
+        def add_batch(shape):
+            return (batch, *shape) if _shape_like(shape) else [add_batch(s) for s in shape]
+        return add_batch(self._output_shape)
+
+
+def _compatible(declared, shape):
+    """Whether two shapes (or nests of shapes) agree, ``None`` matching any size."""
+    if _shape_like(declared) and _shape_like(shape):
+        return len(declared) == len(shape) and all(
+            a is None or b is None or a == b for a, b in zip(declared, shape))
+    if _shape_like(declared) or _shape_like(shape) or len(declared) != len(shape):
+        return False
+    return all(_compatible(d, s) for d, s in zip(declared, shape))

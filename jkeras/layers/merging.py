@@ -12,7 +12,12 @@ from .base import Layer
 
 
 class Merge(Layer):
-    """Base of the layers called on a list of at least two inputs."""
+    """Base of the layers called on a list of at least two inputs.
+
+    >>> import jax.numpy as jnp
+    >>> isinstance(Add(), Merge), Add()([jnp.ones(2), jnp.ones(2)]).tolist()
+    (True, [2.0, 2.0])
+    """
 
     def build(self, rng, input_shapes):
         if not isinstance(input_shapes, (list, tuple)) or len(input_shapes) < 2 or not all(

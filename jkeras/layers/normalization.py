@@ -1,8 +1,9 @@
-"""Normalization layers: ``BatchNormalization``, ``LayerNormalization``."""
+"""Normalization layers: ``BatchNormalization``, ``LayerNormalization``,
+``GroupNormalization``, ``UnitNormalization``, ``RMSNormalization``."""
 import jax
 import jax.numpy as jnp
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from .base import InputSpec, Layer
 
 
@@ -110,3 +111,159 @@ class LayerNormalization(Layer):
         if self.center:
             y = y + params["beta"].reshape(bshape)
         return y, state
+
+
+def _float(layer, x):
+    """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
+
+
+def _upcast(x):
+    """Statistics in at least float32 (Keras does too: half precision overflows)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+class GroupNormalization(Layer):
+    """Splits the channels on ``axis`` into ``groups`` and normalizes each example over each
+    group (the group's channels and every non-batch axis), then scales by ``gamma`` and
+    shifts by ``beta`` per channel.
+
+    ``groups=1`` is close to LayerNormalization; ``groups=-1`` (one group per channel) is
+    instance normalization. The channel count must be divisible by ``groups``.
+
+    >>> import jax.numpy as jnp
+    >>> GroupNormalization(groups=2)(jnp.ones((3, 5, 4))).shape
+    (3, 5, 4)
+    """
+
+    supports_masking = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, int) or (
+                groups < 1 and groups != -1):
+            raise ValueError(f"{self!r}: groups must be a positive integer (or -1 for one "
+                             f"group per channel), got {groups!r}")
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"{self!r}: axis must be one integer (the channel axis), "
+                             f"got {axis!r}")
+        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def build(self, rng, input_shape):
+        rank = len(input_shape)
+        axis = _axes(self, self.axis, rank)[0]
+        if axis == 0:
+            raise ValueError(f"{self!r}: axis {self.axis} is the batch axis of inputs of shape "
+                             f"{input_shape}; give the channel axis.")
+        channels = input_shape[axis]
+        if channels is None:
+            raise ValueError(f"{self!r} needs a known size on axis {self.axis}, got input "
+                             f"shape {input_shape}")
+        groups = channels if self.groups == -1 else self.groups
+        if channels % groups:
+            raise ValueError(f"{self!r}: the {channels} channels on axis {self.axis} (input "
+                             f"shape {input_shape}) must be divisible by groups={groups}; "
+                             f"pick groups among the divisors of {channels}.")
+        self.input_spec = InputSpec(ndim=rank, axes={axis: channels})
+        k_gamma, k_beta = jax.random.split(rng)
+        params = {}
+        if self.scale:
+            params["gamma"] = self.gamma_initializer(k_gamma, (channels,), self.dtype)
+        if self.center:
+            params["beta"] = self.beta_initializer(k_beta, (channels,), self.dtype)
+        return params, {}
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        x = _float(self, x)
+        axis = self.axis % x.ndim
+        channels = x.shape[axis]
+        groups = channels if self.groups == -1 else self.groups
+        # (..., channels, ...) -> (..., groups, channels // groups, ...); the statistics
+        # reduce over everything but the batch and the group axes.
+        split = x.shape[:axis] + (groups, channels // groups) + x.shape[axis + 1:]
+        xg = _upcast(x).reshape(split)
+        reduce = tuple(a for a in range(1, xg.ndim) if a != axis)
+        mean = jnp.mean(xg, axis=reduce, keepdims=True)
+        var = jnp.var(xg, axis=reduce, keepdims=True)
+        bshape = tuple(s if a in (axis, axis + 1) else 1 for a, s in enumerate(split))
+        # Keras' order of operations: y = x * inv + (beta - mean * inv).
+        inv = jax.lax.rsqrt(var + self.epsilon)
+        if self.scale:
+            inv = inv * params["gamma"].astype(xg.dtype).reshape(bshape)
+        shift = -mean * inv
+        if self.center:
+            shift = shift + params["beta"].astype(xg.dtype).reshape(bshape)
+        return (xg * inv + shift).reshape(x.shape).astype(x.dtype), state
+
+
+class UnitNormalization(Layer):
+    """Scales each example to unit L2 norm over ``axis`` (an int or a list of ints).
+
+    As Keras: ``x * min(1 / sqrt(sum(x ** 2)), 1e12)``, so an all-zero input stays 0.
+
+    >>> import jax.numpy as jnp
+    >>> UnitNormalization()(jnp.array([[3.0, 4.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            axis = list(axis)
+        elif isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"{self!r}: axis must be an int or a list of ints, got {axis!r}")
+        self.axis = axis
+
+    def build(self, rng, input_shape):
+        _axes(self, self.axis, len(input_shape))  # checks the axes fit the input's rank
+        return {}, {}
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        x = _float(self, x)
+        squares = jnp.sum(jnp.square(x), axis=_axes(self, self.axis, x.ndim), keepdims=True)
+        # == min(rsqrt(squares), 1e12), Keras' formula, but without 0 * inf = NaN in the
+        # gradient of an all-zero input.
+        return x * jax.lax.rsqrt(jnp.maximum(squares, 1e-24)), state
+
+
+class RMSNormalization(Layer):
+    """Divides each example by its root mean square over ``axis``, then multiplies by the
+    trainable ``scale`` (initialized to ones): ``x * rsqrt(mean(x ** 2) + epsilon) * scale``.
+
+    >>> import jax.numpy as jnp
+    >>> RMSNormalization()(jnp.array([[2.0, -2.0]])).tolist()
+    [[0.9999998807907104, -0.9999998807907104]]
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+
+    def build(self, rng, input_shape):
+        axes = _axes(self, self.axis, len(input_shape))
+        shape = tuple(input_shape[a] for a in axes)
+        if None in shape:
+            raise ValueError(f"{self!r} needs known sizes on axis {self.axis}, got input "
+                             f"shape {input_shape}")
+        self.input_spec = InputSpec(ndim=len(input_shape), axes=dict(zip(axes, shape)))
+        return {"scale": jnp.ones(shape, self.dtype)}, {}
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        x = _float(self, x)
+        axes = _axes(self, self.axis, x.ndim)
+        bshape = tuple(s if a in axes else 1 for a, s in enumerate(x.shape))
+        xf = _upcast(x)
+        y = xf * jax.lax.rsqrt(jnp.mean(jnp.square(xf), axis=axes, keepdims=True) + self.epsilon)
+        return (y * params["scale"].astype(xf.dtype).reshape(bshape)).astype(x.dtype), state

@@ -21,7 +21,8 @@ class Dropout(Layer):
 
     >>> import jax, jax.numpy as jnp
     >>> drop = Dropout(0.5)
-    >>> y, _ = drop.apply({}, {}, jnp.ones(8), training=True, rng=jax.random.key(0))
+    >>> params, state = drop.init(jax.random.key(0), jnp.ones(8))
+    >>> y, _ = drop.apply(params, state, jnp.ones(8), training=True, rng=jax.random.key(1))
     >>> sorted(set(y.tolist())) in ([0.0, 2.0], [2.0], [0.0])
     True
     """

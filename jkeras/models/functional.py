@@ -1,4 +1,7 @@
 """Functional models: a graph of layer calls from symbolic ``Input``s to outputs."""
+import functools
+import inspect
+
 import jax
 
 from .. import symbolic
@@ -90,6 +93,11 @@ class Functional(Model):
             mask = jax.tree_util.tree_map(lambda t: masks.get(id(t)), first)
             if node.layer.accepts_mask and "mask" not in kwargs and jax.tree_util.tree_leaves(mask):
                 kwargs["mask"] = mask
+            for i, arg, mask_arg in _masked_args(type(node.layer)):
+                # As Keras: an argument's mask fills the `<argument>_mask` parameter.
+                tensor = node.args[i] if i < len(node.args) else node.kwargs.get(arg)
+                if mask_arg not in kwargs and id(tensor) in masks:
+                    kwargs[mask_arg] = masks[id(tensor)]
             out = node.layer(*args, training=node.training, **kwargs)
             out_mask = node.layer.compute_mask(args[0] if args else None,
                                                mask if jax.tree_util.tree_leaves(mask) else None)
@@ -98,3 +106,10 @@ class Functional(Model):
                 if out_mask is not None:
                     masks[id(t)] = out_mask
         return jax.tree_util.tree_map(take, self.outputs)
+
+
+@functools.cache
+def _masked_args(cls):
+    """``(position, name, name + "_mask")`` for each ``call`` argument with a mask parameter."""
+    names = list(inspect.signature(cls.call).parameters)[3:]  # after self, params, state
+    return tuple((i, n, f"{n}_mask") for i, n in enumerate(names) if f"{n}_mask" in names)
