@@ -27,7 +27,6 @@ import argparse
 import collections
 import os
 import re
-import statistics
 import sys
 import time
 
@@ -40,13 +39,10 @@ import optax  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import jkeras  # noqa: E402
+from common import normalized_hlo, summary, time_blocks  # noqa: E402
 from jkeras import layers  # noqa: E402
+from jkeras.layers import LSTM  # noqa: E402
 from jkeras.losses import sparse_categorical_crossentropy  # noqa: E402
-
-try:
-    LSTM = layers.LSTM
-except AttributeError:  # not exported from jkeras.layers yet
-    from jkeras.layers.recurrent import LSTM
 
 try:
     import keras
@@ -209,33 +205,6 @@ def keras_runner(stack_fn, weights, x, y, steps):
 
     first = float(np.asarray(model.train_on_batch(x, y)))  # compiles
     return run, first
-
-
-def time_blocks(runners, rounds):
-    """Runs each runner once per round, alternating (the order turns round each round);
-    returns every runner's list of times, one per round."""
-    times = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            times[name].append(runners[name]())
-    return times
-
-
-def summary(times, name, reference):
-    """(median of ``name``, median of ``reference``, median of their per-round ratios)."""
-    a, b = times[name], times[reference]
-    return (statistics.median(a), statistics.median(b),
-            statistics.median(x / y for x, y in zip(a, b)))
-
-
-def normalized_hlo(text):
-    """A compiled program's instructions, without names, metadata or source locations."""
-    text = re.sub(r",? (metadata|frontend_attributes|backend_config)=\{[^}]*\}", "", text)
-    text = re.sub(r"%[\w.\-]+", "%", text)
-    text = re.sub(r"\b\w+\.\d+\b", "N", text)
-    return [line.strip() for line in text.splitlines()
-            if " = " in line or line.rstrip().endswith("{")]
 
 
 def op_counts(text):

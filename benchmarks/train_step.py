@@ -1,12 +1,13 @@
 """jkeras against hand-written JAX: the tutorial MLP's training step and eager call.
 
-Interleaved in one run: blocks of steps alternate between the two implementations,
-and the table reports the median time per step of each and the ratio of medians.
+Interleaved in one run: blocks of steps alternate between the two implementations
+(the order turns round each round); the table reports the median time per step of each,
+the median of the per-round ratios, and whether XLA compiled the two training steps to the
+same program (instructions compared without names and metadata).
 
     python benchmarks/train_step.py [--rounds 30] [--steps 50]
 """
 import argparse
-import statistics
 import time
 
 import jax
@@ -15,6 +16,7 @@ import numpy as np
 import optax
 
 import jkeras
+from common import normalized_hlo, summary, time_blocks
 from jkeras import layers
 from jkeras.losses import categorical_crossentropy
 
@@ -85,15 +87,6 @@ def make_step(forward, loss_fn, training):
     return jax.jit(step, donate_argnums=(0, 1, 2)), optimizer
 
 
-def time_blocks(runners, rounds):
-    """Runs each runner once per round, alternating; returns the per-runner medians."""
-    times = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            times[name].append(run())
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def train_runner(step, optimizer, params, state, x, y, steps):
     carry = [jax.tree_util.tree_map(jnp.array, params), jax.tree_util.tree_map(jnp.array, state)]
     carry.append(optimizer.init(carry[0]))
@@ -109,7 +102,8 @@ def train_runner(step, optimizer, params, state, x, y, steps):
         return (time.perf_counter() - start) / steps
 
     run()  # compile
-    return run
+    p, s, o = carry
+    return run, step.lower(p, s, o, x, y, rng).compile().as_text()  # from jit's cache
 
 
 def bench_train(with_bn, batch, rounds, steps):
@@ -119,12 +113,13 @@ def bench_train(with_bn, batch, rounds, steps):
     y = jnp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
     jk_forward = lambda p, s, x, training, rng: model.apply(p, s, x, training=training, rng=rng)
     hand_forward = hand_mlp_bn if with_bn else hand_mlp
-    runners = {}
+    runners, programs = {}, {}
     for name, forward, loss in (("jkeras", jk_forward, categorical_crossentropy),
                                 ("hand", hand_forward, hand_cce)):
         step, opt = make_step(forward, loss, training=with_bn)
-        runners[name] = train_runner(step, opt, model.params, model.state, x, y, steps)
-    return time_blocks(runners, rounds)
+        runners[name], hlo = train_runner(step, opt, model.params, model.state, x, y, steps)
+        programs[name] = normalized_hlo(hlo)
+    return time_blocks(runners, rounds), programs["jkeras"] == programs["hand"]
 
 
 def bench_eager(rounds, calls):
@@ -149,7 +144,7 @@ def bench_eager(rounds, calls):
         run()
         return run
 
-    return time_blocks({"jkeras": runner(model), "hand": runner(by_hand)}, rounds)
+    return time_blocks({"jkeras": runner(model), "hand": runner(by_hand)}, rounds), "-"
 
 
 def main():
@@ -160,21 +155,22 @@ def main():
     rows = []
     for with_bn, target in ((False, 1.03), (True, 1.05)):
         for batch in (50, 512):
-            t = bench_train(with_bn, batch, args.rounds, args.steps)
+            times, same = bench_train(with_bn, batch, args.rounds, args.steps)
             what = "train step, Dropout+BatchNorm" if with_bn else "train step"
             rows.append((f"{what}, batch {batch}", "jit(model.apply)+optax", "hand-written JAX",
-                         t["jkeras"], t["hand"], target))
-    t = bench_eager(args.rounds, args.steps * 4)
-    rows.append(("eager model(x), batch 50", "model(x)", "jnp op by op", t["jkeras"], t["hand"],
+                         times, same, target))
+    times, same = bench_eager(args.rounds, args.steps * 4)
+    rows.append(("eager model(x), batch 50", "model(x)", "jnp op by op, no jit", times, same,
                  1.3))
     print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.rounds} interleaved "
           f"rounds, medians")
-    print("| case | jkeras | reference | jkeras us | reference us | ratio | target |")
-    print("|---|---|---|---:|---:|---:|---:|")
-    for case, a, b, ta, tb, target in rows:
-        ratio = ta / tb
+    print("| case | jkeras | reference | jkeras us | reference us | ratio | target | "
+          "same program |")
+    print("|---|---|---|---:|---:|---:|---:|---|")
+    for case, a, b, times, same, target in rows:
+        ta, tb, ratio = summary(times, "jkeras", "hand")
         print(f"| {case} | {a} | {b} | {ta * 1e6:.1f} | {tb * 1e6:.1f} | {ratio:.3f} | "
-              f"<= {target} {'ok' if ratio <= target else 'MISSED'} |")
+              f"<= {target} {'ok' if ratio <= target else 'MISSED'} | {same} |")
 
 
 if __name__ == "__main__":

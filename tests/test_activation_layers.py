@@ -1,7 +1,5 @@
 """ReLU, LeakyReLU, PReLU, ELU, Softmax: NumPy references, Keras 3 parity (outputs, weights,
 shapes, PReLU gradients), masks, eager/jit/vmap, bad input."""
-import os
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -20,12 +18,6 @@ def rand(*shape):
 
 def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 # -- NumPy references -----------------------------------------------------------------------

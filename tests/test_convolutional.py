@@ -1,7 +1,6 @@
 """Convolution layers: NumPy loop references, parity with Keras 3 (outputs, shapes,
 gradients), eager/jit/vmap agreement, and bad-input errors."""
 import inspect
-import os
 
 import jax
 import jax.numpy as jnp
@@ -233,12 +232,6 @@ def test_small_cnn_model_matches_numpy():
 
 
 # -- parity with Keras 3 -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
-
-
 PARITY = [
     ("Conv1D", (3, 9, 4), dict(filters=5, kernel_size=3)),
     ("Conv1D", (3, 9, 4), dict(filters=5, kernel_size=3, padding="causal", dilation_rate=2,

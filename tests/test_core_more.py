@@ -1,6 +1,5 @@
 """EinsumDense, Rescaling, Lambda: NumPy references, Keras 3 parity (outputs, weight shapes and
 order, kernel fans, shapes, EinsumDense gradients), eager/jit/vmap, bad input."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +18,6 @@ def rand(*shape):
 
 def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 # (equation, output_shape, bias_axes, input shape, kernel shape, bias shape)

@@ -65,7 +65,7 @@ def npz_bytes(n_train=4, n_test=2):
 # --------------------------------------------------------------------------- digits
 
 def test_digits_split_is_fixed_disjoint_and_complete():
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    import sklearn.datasets as sklearn_datasets
     (x_train, y_train), (x_test, y_test) = digits.load_data()
     assert x_train.shape == (1437, 8, 8) and y_train.shape == (1437,)
     assert x_test.shape == (360, 8, 8) and y_test.shape == (360,)
@@ -90,7 +90,6 @@ def test_digits_split_is_fixed_disjoint_and_complete():
 
 
 def test_digits_same_on_every_call_whatever_the_global_seed():
-    pytest.importorskip("sklearn")
     np.random.seed(123)
     first = digits.load_data()
     np.random.seed(456)

@@ -1,6 +1,5 @@
 """compile/fit/evaluate/predict, the explicit train state, and fit's bad-input errors."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest

@@ -211,3 +211,12 @@ def test_grad_through_dense_matches_numpy():
     err = 2 * (x @ k + b - t) / t.size
     np.testing.assert_allclose(g["kernel"], x.T @ err, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(g["bias"], err.sum(0), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [layers.BatchNormalization, layers.LayerNormalization])
+def test_normalization_gamma_beta_penalties_and_constraints(cls):
+    layer = cls(gamma_regularizer=jkeras.regularizers.l2(0.1), beta_constraint="non_neg")
+    layer(jnp.ones((2, 3)))
+    params = {"gamma": jnp.array([1.0, 2.0, 3.0]), "beta": jnp.array([-1.0, 2.0, -3.0])}
+    np.testing.assert_allclose(layer.regularization_loss(params), 0.1 * (1 + 4 + 9), rtol=1e-6)
+    np.testing.assert_array_equal(layer.apply_constraints(params)["beta"], [0.0, 2.0, 0.0])

@@ -1,6 +1,5 @@
 """Subtract, Multiply, Average, Maximum, Minimum, Dot: NumPy references, Keras 3 parity, shapes
 (compute_output_shape and symbolic Inputs), gradients for Dot, eager/jit/vmap, bad input."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -16,12 +15,6 @@ RNG = np.random.default_rng(0)
 
 def rand(*shape):
     return RNG.standard_normal(shape).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 # -- NumPy references ----------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Models, pure(), names and scopes, sharing, weight access and files."""
 import jax
-import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import jkeras
 from jkeras import layers

@@ -2,7 +2,6 @@
 the math given the same draws, Keras 3 parity (identity in inference mode; the same training-mode
 statistics, since random streams differ), shapes, keys and seeds, bad input."""
 import functools
-import os
 
 import jax
 import numpy as np
@@ -22,12 +21,6 @@ def rand(*shape):
 
 def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 @functools.cache

@@ -1,6 +1,5 @@
 """GroupNormalization, UnitNormalization, RMSNormalization: NumPy references, Keras 3 parity
 (outputs, weight names/order, shapes, GroupNormalization gradients), eager/jit/vmap, errors."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +18,6 @@ def rand(*shape):
 
 def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 # -- NumPy references -----------------------------------------------------------------------

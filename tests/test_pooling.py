@@ -1,6 +1,5 @@
 """Pooling layers: a NumPy reference for windowed max/average pooling (any rank), parity with
 Keras 3 (outputs, shapes, gradients), eager/jit/vmap agreement, masks and bad-input errors."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -139,12 +138,6 @@ def test_eager_jit_vmap_and_symbolic_agree():
 
 
 # -- parity with Keras 3 -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
-
-
 PARITY = [
     ("MaxPooling1D", (3, 9, 4), dict()),
     ("MaxPooling1D", (3, 9, 4), dict(pool_size=3, strides=2, padding="same")),

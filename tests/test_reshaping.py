@@ -1,6 +1,5 @@
 """Permute, RepeatVector, Cropping, UpSampling, ZeroPadding: NumPy references, Keras 3 parity,
 shapes (compute_output_shape and symbolic Inputs), eager/jit/vmap agreement, bad input."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -15,12 +14,6 @@ RNG = np.random.default_rng(0)
 
 def rand(*shape):
     return RNG.standard_normal(shape).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
 
 
 # -- NumPy references ----------------------------------------------------------------------

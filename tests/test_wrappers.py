@@ -1,20 +1,16 @@
 """Bidirectional and TimeDistributed: references built here, parity with Keras 3, errors."""
-import os
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import jkeras  # noqa: E402
-from jkeras.layers.core import Dense, Embedding  # noqa: E402
-from jkeras.layers.masking import Masking  # noqa: E402
-from jkeras.layers.normalization import BatchNormalization  # noqa: E402
-from jkeras.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
-from jkeras.layers.regularization import Dropout  # noqa: E402
-from jkeras.layers.wrappers import Bidirectional, TimeDistributed  # noqa: E402
+import jkeras
+from jkeras.layers.core import Dense, Embedding
+from jkeras.layers.masking import Masking
+from jkeras.layers.normalization import BatchNormalization
+from jkeras.layers.recurrent import GRU, LSTM, SimpleRNN
+from jkeras.layers.regularization import Dropout
+from jkeras.layers.wrappers import Bidirectional, TimeDistributed
 
 RNG = np.random.default_rng(2)
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -22,11 +18,6 @@ TOL = dict(rtol=1e-5, atol=1e-5)
 
 def rand(*shape):
     return RNG.standard_normal(shape).astype("float32")
-
-
-@pytest.fixture
-def keras():
-    return pytest.importorskip("keras")
 
 
 def assert_trees_close(a, b):

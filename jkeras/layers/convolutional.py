@@ -13,7 +13,6 @@ differ in their weights. Kernels use Keras 3's layouts, so ``set_weights(keras_l
   in_channels * depth_multiplier, filters)``.
 """
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers

@@ -29,6 +29,7 @@ class Dropout(Layer):
 
     uses_training = True
     uses_rng = True
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
