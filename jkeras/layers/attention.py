@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from .. import constraints, initializers, regularizers
-from .. import state as state_lib
 from .. import symbolic
-from .base import InputSpec, Layer, Weight, positive_int
+from .base import InputSpec, Layer, positive_int
 from .regularization import require_rng
 
 _NEG = 1e9  # Keras' "large negative" for masked float32 scores
@@ -73,32 +72,6 @@ def _project(p, x, free=1):
     """An EinsumDense projection: contract x's last ``free`` axes with the kernel's first."""
     y = jnp.tensordot(x, p["kernel"], axes=free)
     return y + p["bias"] if "bias" in p else y
-
-
-def _leaves(tree, keys=()):
-    """``(keys, name, value)`` for each leaf of a nested dict, in insertion order."""
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            yield from _leaves(value, (*keys, name))
-        else:
-            yield keys, name, value
-
-
-class _Branch:
-    """One sub-dict of a layer's nested weights, as the ``(owner, attribute)`` pair that
-    ``Layer.set_weights`` reads and replaces."""
-
-    def __init__(self, layer, where, path):
-        self.layer, self.where, self.path = layer, where, path
-
-    @property
-    def tree(self):
-        return state_lib.get_path(getattr(self.layer, self.where), self.path)
-
-    @tree.setter
-    def tree(self, value):
-        tree = getattr(self.layer, self.where)
-        setattr(self.layer, self.where, state_lib.set_path(tree, self.path, value))
 
 
 class MultiHeadAttention(Layer):
@@ -301,18 +274,6 @@ class MultiHeadAttention(Layer):
         out = _project(params["attention_output"], out, free=2)
         # Keras returns the probabilities before dropout.
         return (out, probs) if return_attention_scores else out, state
-
-    # -- nested weights -----------------------------------------------------------------
-    def _weight_list(self, prefix):
-        own = [Weight("/".join((prefix, *keys, name)), v, self._trainable)
-               for keys, name, v in _leaves(self._params)]
-        return own + [Weight("/".join((prefix, *keys, name)), v, False)
-                      for keys, name, v in _leaves(self._state)]
-
-    def _leaves(self):
-        return [(_Branch(self, where, "/".join(keys)), "tree", name)
-                for where in ("_params", "_state")
-                for keys, name, _ in _leaves(getattr(self, where))]
 
     def regularization_loss(self, params):
         # kernel_regularizer/bias_regularizer apply to every projection's kernel/bias.

@@ -118,6 +118,7 @@ class Layer:
     uses_rng = False       # whether training mode needs a PRNG key
     supports_masking = False  # whether an incoming mask passes through unchanged
     stateful = False       # whether inference calls change the state too (a stateful RNN)
+    untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
 
     def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
@@ -224,9 +225,17 @@ class Layer:
     def _merge_state(self, params, state):
         return state if self._trainable else {**params, **state}
 
+    def _weight_items(self):
+        """``(dict, path in it, value)`` for every weight, in Keras' order: params, then
+        state, each in insertion order at every depth."""
+        for where in ("_params", "_state"):
+            for path, value in _in_order(getattr(self, where)):
+                if where == "_params" or path not in self.untracked_state:
+                    yield where, path, value
+
     def _weight_list(self, prefix):
-        own = [Weight(f"{prefix}/{k}", v, self._trainable) for k, v in self._params.items()]
-        return own + [Weight(f"{prefix}/{k}", v, False) for k, v in self._state.items()]
+        return [Weight(f"{prefix}/{path}", value, self._trainable and where == "_params")
+                for where, path, value in self._weight_items()]
 
     @property
     def weights(self):
@@ -252,9 +261,8 @@ class Layer:
         return [w.numpy() for w in self.weights]
 
     def _leaves(self):
-        """(owner layer, which dict, key) for every weight, in ``weights`` order."""
-        return ([(self, "_params", k) for k in self._params]
-                + [(self, "_state", k) for k in self._state])
+        """(owner layer, which dict, path in it) for every weight, in ``weights`` order."""
+        return [(self, where, path) for where, path, _ in self._weight_items()]
 
     def set_weights(self, weights):
         """Sets every weight from a list of arrays in ``get_weights`` order.
@@ -272,15 +280,15 @@ class Layer:
             raise ValueError(f"{self!r}.set_weights expects {len(leaves)} arrays ({names}), "
                              f"got {len(weights)}.")
         new = []
-        for (owner, where, key), name, value in zip(leaves, names, weights):
-            old = getattr(owner, where)[key]
+        for (owner, where, path), name, value in zip(leaves, names, weights):
+            old = state_lib.get_path(getattr(owner, where), path)
             value = jnp.asarray(value, dtype=old.dtype)
             if value.shape != old.shape:
                 raise ValueError(f"{self!r}.set_weights: {name!r} has shape {old.shape}, got "
                                  f"an array of shape {value.shape}. Nothing was changed.")
             new.append(value)
-        for (owner, where, key), value in zip(leaves, new):
-            setattr(owner, where, {**getattr(owner, where), key: value})
+        for (owner, where, path), value in zip(leaves, new):
+            setattr(owner, where, state_lib.set_path(getattr(owner, where), path, value))
 
     def _per_weight(self, params, suffix):
         """``(value, fn)`` for each own param with a ``<weight>_<suffix>`` attribute set.
@@ -463,6 +471,16 @@ class Layer:
         node.outputs = jax.tree_util.tree_map(
             lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
         return node.outputs
+
+
+def _in_order(tree, prefix=""):
+    """``(path, leaf)`` for each leaf of a nested dict, in insertion order."""
+    for key, value in tree.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, dict):
+            yield from _in_order(value, path)
+        else:
+            yield path, value
 
 
 @functools.cache

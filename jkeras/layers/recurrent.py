@@ -89,6 +89,7 @@ class Recurrent(Layer):
     gates = 1
     carries = 1
     supports_masking = True
+    untracked_state = (CARRY,)  # as in Keras, the carry is not a weight
 
     def __init__(self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -155,11 +156,6 @@ class Recurrent(Layer):
         return self.bias_initializer(rng, (self.gates * self.units,), self.dtype)
 
     # Keras keeps the carry out of get_weights/save/count_params; so do we.
-    def _weight_list(self, prefix):
-        return [w for w in super()._weight_list(prefix) if w.name != CARRY]
-
-    def _leaves(self):
-        return [leaf for leaf in super()._leaves() if leaf[2] != CARRY]
 
     def reset_states(self, states=None):
         """Zeros a stateful layer's carry, or sets it to ``states`` (a list of arrays).

@@ -12,40 +12,23 @@ import jax.numpy as jnp
 
 from .. import state as state_lib
 from .. import symbolic
-from .base import InputSpec, Layer, Weight
+from .base import InputSpec, Layer
 from .recurrent import CARRY, Recurrent, _fits
 from .regularization import require_rng
 
 
-def _walk(layer, keys, params, state):
-    """``(keys, dict name, weight name, value)`` for each weight under ``layer``, in Keras'
-    order: an inner layer's params then its state, inner layer after inner layer."""
+def _walk(layer, prefix, params, state):
+    """``(dict, path, value)`` for each weight under ``layer``, in Keras' order: an inner
+    layer's params then its state, inner layer after inner layer."""
     if isinstance(layer, Wrapper):
         for key, inner in layer.children():
-            yield from _walk(inner, (*keys, key), params.get(key, {}), state.get(key, {}))
+            yield from _walk(inner, f"{prefix}{key}/", params.get(key, {}), state.get(key, {}))
         return
     for name, value in params.items():
-        yield keys, "_params", name, value
+        yield "_params", prefix + name, value
     for name, value in state.items():
-        if not (isinstance(layer, Recurrent) and name == CARRY):  # not a weight, as in Keras
-            yield keys, "_state", name, value
-
-
-class _Slot:
-    """One nested dict of a wrapper's weights, seen as the ``(owner, attribute)`` pair that
-    ``Layer.set_weights`` reads and replaces."""
-
-    def __init__(self, layer, where, path):
-        self.layer, self.where, self.path = layer, where, path
-
-    @property
-    def weights(self):
-        return state_lib.get_path(getattr(self.layer, self.where), self.path)
-
-    @weights.setter
-    def weights(self, value):
-        tree = getattr(self.layer, self.where)
-        setattr(self.layer, self.where, state_lib.set_path(tree, self.path, value))
+        if name not in layer.untracked_state:
+            yield "_state", prefix + name, value
 
 
 def _merge(a, b):
@@ -106,14 +89,8 @@ class Wrapper(Layer):
     def _merge_state(self, params, state):
         return state if self._trainable else _merge(params, state)
 
-    def _weight_list(self, prefix):
-        return [Weight("/".join((prefix, *keys, name)), value,
-                       self._trainable and where == "_params")
-                for keys, where, name, value in _walk(self, (), self._params, self._state)]
-
-    def _leaves(self):
-        return [(_Slot(self, where, "/".join(keys)), "weights", name)
-                for keys, where, name, _ in _walk(self, (), self._params, self._state)]
+    def _weight_items(self):
+        return _walk(self, "", self._params, self._state)
 
     def regularization_loss(self, params):
         return sum((inner.regularization_loss(params[key])
