@@ -170,3 +170,12 @@ def test_bad_arguments(make, match):
 def test_wrong_input_rank(layer, shape, rank):
     with pytest.raises(ValueError, match=rf"expects inputs of rank {rank}, got shape"):
         layer()(rand(*shape))
+
+
+def test_flatten_channels_first_matches_keras(keras):
+    x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
+    want = np.transpose(x, (0, 2, 3, 1)).reshape(2, -1)  # channels moved last, then flattened
+    np.testing.assert_array_equal(rx.Flatten(data_format="channels_first")(x), want)
+    np.testing.assert_array_equal(
+        np.asarray(keras.layers.Flatten(data_format="channels_first")(x)), want)
+    np.testing.assert_array_equal(rx.Flatten()(x), x.reshape(2, -1))

@@ -12,12 +12,21 @@ from .base import InputSpec, Layer, positive_int
 class Flatten(Layer):
     """Flattens every axis but the batch axis.
 
+    With ``data_format="channels_first"`` the channel axis is moved last first, so the
+    features come out in the order a channels_last model would give (as in Keras).
+
     >>> import jax.numpy as jnp
     >>> Flatten()(jnp.ones((2, 28, 28))).shape
     (2, 784)
     """
 
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format, _ = _spatial_axes(self, data_format, 0)
+
     def call(self, params, state, x, *, training=False, rng=None):
+        if self.data_format == "channels_first" and x.ndim > 2:
+            x = jnp.moveaxis(x, 1, -1)
         return x.reshape(x.shape[0], -1), state
 
 
