@@ -122,15 +122,8 @@ class Recurrent(Layer):
         """The constructor's arguments, so that ``type(layer)(**config)`` makes a twin."""
         return dict(self._config)
 
-    def __call__(self, inputs, *args, initial_state=None, **kwargs):
-        # Keras passes initial_state by keyword. It goes on as a positional argument, which
-        # eager calls trace like the input (a keyword list would be taken as static).
-        if initial_state is not None:
-            args = (initial_state, *args)
-        return super().__call__(inputs, *args, **kwargs)
-
     # -- weights -------------------------------------------------------------------------
-    def build(self, rng, input_shape, initial_state_shape=None):
+    def build(self, rng, input_shape):
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(f"{self!r} expects inputs of rank 3 (batch, timesteps, features) "
                              f"with known features, got shape {input_shape}")

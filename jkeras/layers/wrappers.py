@@ -179,13 +179,7 @@ class Bidirectional(Wrapper):
         return [(self.forward_layer.name, self.forward_layer),
                 (self.backward_layer.name, self.backward_layer)]
 
-    def __call__(self, inputs, *args, initial_state=None, **kwargs):
-        # As in Recurrent: initial_state goes on positionally, so eager calls trace it.
-        if initial_state is not None:
-            args = (initial_state, *args)
-        return super().__call__(inputs, *args, **kwargs)
-
-    def build(self, rng, input_shape, initial_state_shape=None):
+    def build(self, rng, input_shape):
         params, state = {}, {}
         for (key, inner), key_rng in zip(self.children(), jax.random.split(rng)):
             params[key], sub = inner.build(key_rng, input_shape)
