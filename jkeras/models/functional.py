@@ -111,5 +111,7 @@ class Functional(Model):
 @functools.cache
 def _masked_args(cls):
     """``(position, name, name + "_mask")`` for each ``call`` argument with a mask parameter."""
-    names = list(inspect.signature(cls.call).parameters)[3:]  # after self, params, state
+    # Call arguments, less self and a leaf layer's (params, state).
+    names = [n for n in inspect.signature(cls.call).parameters
+             if n not in ("self", "params", "state")]
     return tuple((i, n, f"{n}_mask") for i, n in enumerate(names) if f"{n}_mask" in names)
