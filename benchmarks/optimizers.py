@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import normalized_hlo  # noqa: E402
 from jkeras import optimizers  # noqa: E402
 
 # label -> (jkeras optimizer, optax counterpart with Keras' hyperparameters, formulas agree)
@@ -145,6 +146,8 @@ def compare(label, model, batch, args):
     per_block = max(1, args.steps // args.blocks)
     for name in carries:  # compiles (if not yet) and warms up: untimed
         carries[name], *_ = run_block(steps[name], carries[name], x, y, per_block)
+    same = len({tuple(normalized_hlo(steps[name].lower(*carries[name], x, y).compile().as_text()))
+                for name in carries}) == 1
     times = {"jkeras": [], "optax": []}
     cpu = {"jkeras": [], "optax": []}
     for block in range(args.blocks):
@@ -157,7 +160,7 @@ def compare(label, model, batch, args):
     ratio, cpu_ratio = (statistics.median(a / b for a, b in zip(d["jkeras"], d["optax"]))
                         for d in (times, cpu))
     jk, ox = (statistics.median(times[n]) * 1e6 for n in ("jkeras", "optax"))
-    return jk, ox, ratio, cpu_ratio, diff, floor, agree
+    return jk, ox, ratio, cpu_ratio, same, diff, floor, agree
 
 
 def main():
@@ -189,7 +192,7 @@ def main():
           f"block pairs; params compared after {args.diff_steps} steps; load average "
           f"{os.getloadavg()[0]:.1f} at start")
     header = ("optimizer", "model", "batch", "jkeras us/step", "optax us/step", "ratio",
-              "CPU-time ratio",
+              "CPU-time ratio", "same program",
               f"max param diff after {args.diff_steps} steps",
               "optax vs optax, 1-ulp start")
     print("| " + " | ".join(header) + " |")
@@ -197,7 +200,8 @@ def main():
     ratios, cpu_ratios = [], []
     for label in labels:
         for model, batch in SETTINGS:
-            jk, ox, ratio, cpu_ratio, diff, floor, agree = compare(label, model, batch, args)
+            jk, ox, ratio, cpu_ratio, same, diff, floor, agree = compare(label, model, batch,
+                                                                         args)
             ratios.append(ratio)
             cpu_ratios.append(cpu_ratio)
             shown = f"{diff:.1e}" if agree else "differs (see docs)"
@@ -205,7 +209,7 @@ def main():
                 shown += f": {diff:.1e}"
             floor = "" if floor is None else f"{floor:.1e}"
             print(f"| {label} | {model} | {batch} | {jk:.1f} | {ox:.1f} | {ratio:.2f} | "
-                  f"{cpu_ratio:.2f} | {shown} | {floor} |", flush=True)
+                  f"{cpu_ratio:.2f} | {'yes' if same else 'no'} | {shown} | {floor} |", flush=True)
     for name, values in (("ratio", ratios), ("CPU-time ratio", cpu_ratios)):
         print(f"# {name} jkeras/optax: median {statistics.median(values):.3f}, "
               f"min {min(values):.3f}, max {max(values):.3f}")
