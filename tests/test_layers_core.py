@@ -220,3 +220,18 @@ def test_normalization_gamma_beta_penalties_and_constraints(cls):
     params = {"gamma": jnp.array([1.0, 2.0, 3.0]), "beta": jnp.array([-1.0, 2.0, -3.0])}
     np.testing.assert_allclose(layer.regularization_loss(params), 0.1 * (1 + 4 + 9), rtol=1e-6)
     np.testing.assert_array_equal(layer.apply_constraints(params)["beta"], [0.0, 2.0, 0.0])
+
+
+def test_eager_keyword_arguments_lists_and_arrays():
+    x = jnp.asarray([[1.0, 2.0, 3.0]])
+    softmax = layers.Softmax()
+    by_list = softmax(x, mask=[[True, False, True]])  # a written-out mask is an array
+    e = np.exp([1.0, 3.0])
+    np.testing.assert_allclose(by_list, [[e[0] / e.sum(), 0.0, e[1] / e.sum()]], rtol=1e-6)
+    np.testing.assert_array_equal(by_list, softmax(x, mask=np.array([[True, False, True]])))
+    lstm = layers.LSTM(2)
+    seq = jnp.ones((1, 4, 3))
+    h = [jnp.ones((1, 2)), jnp.zeros((1, 2))]  # a list of arrays by keyword is traced
+    np.testing.assert_allclose(lstm(seq, initial_state=h),
+                               lstm.apply(lstm.params, lstm.state, seq, initial_state=h)[0],
+                               rtol=1e-6)

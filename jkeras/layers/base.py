@@ -433,6 +433,9 @@ class Layer:
         return out
 
     def _eager_call(self, args, kwargs, training):
+        # A list of plain numbers (a mask written out, say) is an array, as in Keras.
+        kwargs = {k: np.asarray(v) if isinstance(v, list) and not any(
+            map(_is_array, jax.tree_util.tree_leaves(v))) else v for k, v in kwargs.items()}
         traced = {k: any(map(_is_array, jax.tree_util.tree_leaves(v))) for k, v in kwargs.items()}
         static = tuple(sorted((k, v) for k, v in kwargs.items() if not traced[k]))
         dynamic = {k: v for k, v in kwargs.items() if traced[k]}
