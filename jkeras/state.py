@@ -15,18 +15,30 @@ def flatten(tree, prefix=""):
     >>> flatten({"dense": {"bias": 0, "kernel": 1}})
     {'dense/bias': 0, 'dense/kernel': 1}
     """
-    flat = {}
-    for key in sorted(tree):
+    return dict(_walk(tree, prefix, sorted))
+
+
+def leaves_in_order(tree):
+    """``(path, leaf)`` pairs of a nested dict in insertion order (Keras' weight order),
+    where :func:`flatten` sorts.
+
+    >>> list(leaves_in_order({"dense": {"kernel": 1, "bias": 0}}))
+    [('dense/kernel', 1), ('dense/bias', 0)]
+    """
+    return _walk(tree, "", list)
+
+
+def _walk(tree, prefix, keys):
+    for key in keys(tree):
         if not isinstance(key, str) or not key or SEP in key:
             raise TypeError(f"state.flatten: keys must be non-empty strings without '{SEP}', "
                             f"got {key!r} under {prefix or 'the root'!r}")
         path = f"{prefix}{SEP}{key}" if prefix else key
         value = tree[key]
         if isinstance(value, dict):
-            flat.update(flatten(value, path))
+            yield from _walk(value, path, keys)
         else:
-            flat[path] = value
-    return flat
+            yield path, value
 
 
 def unflatten(flat):
@@ -99,7 +111,6 @@ def check_like(expected, got, what, owner):
         if tuple(np.shape(h)) != tuple(w.shape):
             raise ValueError(f"{owner}: {what} at {path!r} has shape {tuple(np.shape(h))}, "
                              f"expected {tuple(w.shape)}.")
-
 
 
 def ordered_like(reference, tree):

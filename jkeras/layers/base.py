@@ -229,7 +229,7 @@ class Layer:
         """``(dict, path in it, value)`` for every weight, in Keras' order: params, then
         state, each in insertion order at every depth."""
         for where in ("_params", "_state"):
-            for path, value in _in_order(getattr(self, where)):
+            for path, value in state_lib.leaves_in_order(getattr(self, where)):
                 if where == "_params" or path not in self.untracked_state:
                     yield where, path, value
 
@@ -433,12 +433,9 @@ class Layer:
         return out
 
     def _eager_call(self, args, kwargs, training):
-        # A list of plain numbers (a mask written out, say) is an array, as in Keras.
-        kwargs = {k: np.asarray(v) if isinstance(v, list) and not any(
-            map(_is_array, jax.tree_util.tree_leaves(v))) else v for k, v in kwargs.items()}
-        traced = {k: any(map(_is_array, jax.tree_util.tree_leaves(v))) for k, v in kwargs.items()}
-        static = tuple(sorted((k, v) for k, v in kwargs.items() if not traced[k]))
-        dynamic = {k: v for k, v in kwargs.items() if traced[k]}
+        kwargs = {k: _keyword_value(v) for k, v in kwargs.items()}
+        static = tuple(sorted((k, v) for k, v in kwargs.items() if not _holds_arrays(v)))
+        dynamic = {k: v for k, v in kwargs.items() if _holds_arrays(v)}
         run = self._jit_cache.get((training, static))
         if run is None:
             def pure(params, state, args, dynamic, rng):
@@ -476,16 +473,6 @@ class Layer:
         return node.outputs
 
 
-def _in_order(tree, prefix=""):
-    """``(path, leaf)`` for each leaf of a nested dict, in insertion order."""
-    for key, value in tree.items():
-        path = f"{prefix}/{key}" if prefix else key
-        if isinstance(value, dict):
-            yield from _in_order(value, path)
-        else:
-            yield path, value
-
-
 @functools.cache
 def _takes_mask(cls):
     return "mask" in inspect.signature(cls.call).parameters
@@ -493,6 +480,15 @@ def _takes_mask(cls):
 
 def _is_array(x):
     return isinstance(x, (jax.Array, np.ndarray))
+
+
+def _holds_arrays(value):
+    return any(map(_is_array, jax.tree_util.tree_leaves(value)))
+
+
+def _keyword_value(value):
+    """A written-out list of plain numbers (a mask, say) is an array, as in Keras."""
+    return np.asarray(value) if isinstance(value, list) and not _holds_arrays(value) else value
 
 
 def positive_int(layer, arg, value):
