@@ -6,6 +6,7 @@ import pytest
 
 import jkeras
 from jkeras import layers
+from jkeras.datasets import digits
 
 RNG = np.random.default_rng(0)
 
@@ -29,24 +30,11 @@ def small_model(d=6, classes=3, dropout=0.0, bn=False):
     return jkeras.Sequential(stack)
 
 
-def load_digits():
-    try:
-        from jkeras.datasets import digits
-        return digits.load_data()
-    except ImportError:
-        from sklearn.datasets import load_digits as sk_load
-        bunch = sk_load()
-        images = np.rint(bunch.images * 255 / 16).astype(np.uint8)
-        perm = np.random.default_rng(0).permutation(len(images))
-        tr, te = perm[:1437], perm[1437:]
-        return (images[tr], bunch.target[tr]), (images[te], bunch.target[te])
-
-
 # --- Training works ------------------------------------------------------------------------
 
 
 def test_digits_reach_95_percent_and_evaluate_equals_the_metric_by_hand(caplog):
-    (x_train, y_train), (x_test, y_test) = load_digits()
+    (x_train, y_train), (x_test, y_test) = digits.load_data()
     x_train = x_train.reshape(-1, 64).astype("float32") / 255
     x_test = x_test.reshape(-1, 64).astype("float32") / 255
     jkeras.utils.set_random_seed(0)
@@ -69,6 +57,27 @@ def test_digits_reach_95_percent_and_evaluate_equals_the_metric_by_hand(caplog):
     assert accuracy == pytest.approx(by_hand, abs=1e-6)
     assert loss == pytest.approx(loss_by_hand, rel=1e-4)
     assert accuracy >= 0.95
+
+
+def test_one_sgd_step_matches_numpy_gradient_descent():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 2]]
+    model = jkeras.Sequential([layers.Dense(3, activation="softmax", input_dim=4,
+                                            kernel_regularizer=jkeras.regularizers.l2(0.01))])
+    model.compile(jkeras.optimizers.SGD(0.1), "categorical_crossentropy")
+    w, b = (np.asarray(v, np.float64) for v in model.get_weights())
+    logits = x @ w + b
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    want_loss = -np.mean(np.sum(y * np.log(p), 1)) + 0.01 * np.sum(w ** 2)
+    grad_w = x.T @ (p - y) / len(x) + 0.02 * w
+    grad_b = (p - y).mean(0)
+    loss = model.train_on_batch(x, y)
+    np.testing.assert_allclose(float(np.asarray(loss)), want_loss, rtol=1e-5)
+    new_w, new_b = model.get_weights()
+    np.testing.assert_allclose(new_w, w - 0.1 * grad_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_b, b - 0.1 * grad_b, rtol=1e-5, atol=1e-6)
 
 
 def test_steps_per_execution_gives_exactly_the_same_weights():
@@ -113,9 +122,11 @@ def test_a_hand_written_loop_over_the_train_state_matches_fit():
     for a, b in zip(fitted, model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     # get_train_state hands out copies: donating them leaves the model intact.
+    before = model.get_weights()
     mine = model.get_train_state()
     step(mine, x[:16], y[:16])
-    assert np.isfinite(model.get_weights()[0]).all()
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_predict_equals_apply_and_is_compiled_once_per_batch_shape():
@@ -245,7 +256,7 @@ def test_progress_output(capsys):
     model.fit(x, y, batch_size=8, epochs=2, verbose=2)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
-    assert lines[1].startswith("4/4 - ") and "ms/step" in lines[1] or "us/step" in lines[1]
+    assert lines[1].startswith("4/4 - ") and ("ms/step" in lines[1] or "us/step" in lines[1])
     assert " - accuracy: " in lines[1] and " - loss: " in lines[1]
     model.fit(x, y, batch_size=8, epochs=1, verbose=1)  # not a terminal: one line per epoch
     out = capsys.readouterr().out.strip().splitlines()
