@@ -229,3 +229,27 @@ def test_progbar_on_a_terminal_redraws_in_place():
     for step in range(1, 5):
         bar.update(step, {"loss": 1.0})
     assert out.getvalue().count("\n") == 1
+
+
+def test_predict_batch_hooks_run_in_order():
+    model = jkeras.Sequential([layers.Dense(2, input_dim=3)])
+    seen = []
+    hooks = callbacks.LambdaCallback(
+        on_predict_batch_begin=lambda batch, logs=None: seen.append(("begin", batch)),
+        on_predict_batch_end=lambda batch, logs=None: seen.append(("end", batch)))
+    model.predict(np.zeros((8, 3), "float32"), batch_size=4, verbose=0, callbacks=[hooks])
+    assert seen == [("begin", 0), ("end", 0), ("begin", 1), ("end", 1)]
+
+
+def test_auto_mode_knows_each_outputs_metrics_by_their_log_names():
+    inp = jkeras.Input((3,))
+    model = jkeras.Model(inp, [layers.Dense(2, activation="softmax", name="a")(inp),
+                               layers.Dense(2, activation="softmax", name="b")(inp)])
+    hits = lambda: [jkeras.metrics.SparseCategoricalAccuracy(name="hits")]
+    model.compile("sgd", ["sparse_categorical_crossentropy"] * 2, metrics=[hits(), hits()])
+    x, y = np.zeros((8, 3), "float32"), np.zeros(8, "int32")
+    history = model.fit(x, [y, y], verbose=0, validation_split=0.25)
+    directions = {k: callbacks._direction(model, k) for k in history.history}
+    assert directions["val_a_hits"] == directions["b_hits"] == "max"  # accuracies go up
+    assert directions["val_a_loss"] == directions["loss"] == "min"
+

@@ -9,6 +9,7 @@ import urllib.error
 import numpy as np
 import pytest
 
+import jkeras
 from jkeras.datasets import digits, mnist
 
 
@@ -232,3 +233,10 @@ def test_partial_idx_set_reports_what_is_missing(tmp_path):
     assert not mnist.available(tmp_path)
     with pytest.raises(mnist.DatasetNotFoundError, match="missing.*t10k-labels-idx1-ubyte"):
         mnist.load_data(path=tmp_path)
+
+
+@pytest.mark.parametrize("labels", [[0, 2, 1], [[0], [3]], [[0, 1, 2], [2, 1, 0]]])
+def test_to_categorical_matches_keras(keras, labels):
+    ours = jkeras.utils.to_categorical(labels, 4)
+    np.testing.assert_array_equal(ours, keras.utils.to_categorical(labels, 4))
+    assert ours.dtype == np.float32

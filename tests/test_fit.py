@@ -312,6 +312,8 @@ def test_targets_that_do_not_fit_the_loss():
     ({"validation_split": -0.1}, r"validation_split must be a number in \[0, 1\)"),
     ({"steps_per_execution": 0}, "steps_per_execution must be an integer >= 1"),
     ({"verbose": 3}, "verbose must be 0, 1, 2 or 'auto'"),
+    ({"validation_split": 0.25, "validation_freq": 0},
+     "validation_freq must be an integer >= 1, got 0"),
 ])
 def test_bad_arguments(compiled, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -340,3 +342,12 @@ def test_learning_rate_must_be_a_number(compiled):
         compiled.set_learning_rate(float("nan"))
     with pytest.raises(ValueError, match="learning_rate"):
         compiled.set_learning_rate(-1.0)
+
+
+def test_compile_and_fit_take_numpy_integers_alike():
+    model = small_model()
+    model.compile("sgd", "sparse_categorical_crossentropy", steps_per_execution=np.int64(2))
+    assert model._compiled.steps_per_execution == 2
+    with pytest.raises(ValueError, match="compile: steps_per_execution must be an integer >= 1"):
+        model.compile("sgd", "sparse_categorical_crossentropy", steps_per_execution=0)
+

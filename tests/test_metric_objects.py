@@ -202,3 +202,9 @@ def test_against_keras_3():
         np.testing.assert_allclose(np.asarray(ours.result(state)),
                                    np.asarray(theirs.stateless_result(variables)), rtol=1e-5,
                                    atol=1e-6, err_msg=type(ours).__name__)
+
+
+def test_acc_names_accuracy_and_mean_is_not_a_compile_name():
+    assert isinstance(metrics.get_metric("acc"), metrics.Accuracy)
+    with pytest.raises(ValueError, match="Unknown metric 'mean'"):
+        metrics.get_metric("mean")

@@ -477,7 +477,7 @@ class AUC(Metric):
 # Metric classes by snake-case name ("auc", "precision", ...), for compile(metrics=[...]).
 # Kept apart from ALL, whose names stay the per-example functions that ``get`` returns.
 CLASSES = {
-    "mean": Mean, "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
+    "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
@@ -505,6 +505,7 @@ def get_metric(identifier):
         return identifier()
     if isinstance(identifier, str):
         key = to_snake_case(identifier)
+        key = "accuracy" if key == "acc" else key
         if key in CLASSES:
             return CLASSES[key](name=identifier)
         if key not in ALL:

@@ -12,10 +12,7 @@ import optax
 from .. import losses as losses_lib
 from .. import metrics as metrics_lib
 from .. import optimizers as optimizers_lib
-
-
-def _spec(x):
-    return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+from . import data as data_lib
 
 
 def flat_outputs(y_pred):
@@ -146,12 +143,9 @@ class Compiled:
                              "loss='sparse_categorical_crossentropy'.")
         _check_loss_names(loss)
         _check_metric_names(metrics)
-        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) \
-                or steps_per_execution < 1:
-            raise ValueError(f"compile: steps_per_execution must be a positive integer, got "
-                             f"{steps_per_execution!r}.")
+        self.steps_per_execution = data_lib.check_count(steps_per_execution,
+                                                        "steps_per_execution", "compile")
         self.loss_spec, self.metrics_spec, self.loss_weights = loss, metrics, loss_weights
-        self.steps_per_execution = steps_per_execution
         self.resolved = False
         self.tracker = metrics_lib.Mean(name="loss")
 
@@ -301,5 +295,5 @@ class Compiled:
 
     @property
     def metric_objects(self):
-        """``{log name without output prefix: Metric}`` (for callbacks' ``mode="auto"``)."""
-        return {m.name: m for _, m, _ in getattr(self, "metrics", [])}
+        """``{log name: Metric}`` (for callbacks' ``mode="auto"``)."""
+        return {log: m for _, m, log in getattr(self, "metrics", [])}

@@ -16,6 +16,7 @@ Two kinds of input:
 (3, 2)
 """
 import math
+import numbers
 import warnings
 
 import jax
@@ -111,6 +112,17 @@ def num_examples(x, y, sample_weight, what):
     if n == 0:
         raise ValueError(f"{what}: the data is empty (0 examples, x shape {_describe(x)}).")
     return n
+
+
+def check_count(value, name, what, minimum=1):
+    """``value`` as an int ``>= minimum``, or a ValueError naming ``what`` and ``name``.
+
+    >>> check_count(3, "epochs", "fit")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{what}: {name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 def check_batch_size(batch_size, what, default=32):

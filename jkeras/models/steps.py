@@ -49,18 +49,6 @@ def copy_tree(tree):
     return jax.tree_util.tree_map(jnp.copy, tree)
 
 
-def ordered_like(reference, tree):
-    """``tree`` with its dicts' keys in ``reference``'s order: jitted functions return dicts
-    sorted by key, and a layer's weight order (``get_weights``) follows its dict's.
-
-    >>> list(ordered_like({"kernel": 0, "bias": 0}, {"bias": 1, "kernel": 2}))
-    ['kernel', 'bias']
-    """
-    if isinstance(reference, dict):
-        return {k: ordered_like(reference[k], tree[k]) for k in reference}
-    return tree
-
-
 def spec(tree):
     """Shapes and (canonical) dtypes of the arrays in ``tree``.
 
@@ -187,8 +175,7 @@ class Steps:
         self._extras_struct = jax.tree_util.tree_structure(self.params)
 
     def _write_weights(self, params, state):
-        self.params = ordered_like(self.params, params)
-        self.state = ordered_like(self.state, state)
+        self.params, self.state = params, state  # the setters keep each layer's key order
 
     # -- the learning rate, for callbacks --------------------------------------------------
     def _opt_state(self):

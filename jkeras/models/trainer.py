@@ -71,12 +71,6 @@ def _check_verbose(verbose, what):
     return 1 if verbose == "auto" else verbose
 
 
-def _check_count(value, name, what, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{what}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 class _Run:
     """What a running ``fit`` carries from one compiled call to the next."""
 
@@ -237,9 +231,11 @@ class Trainer(Steps):
         """
         c = self._require_compiled("fit")
         verbose = _check_verbose(verbose, "fit")
-        epochs = _check_count(epochs, "epochs", "fit", minimum=0)
-        initial_epoch = _check_count(initial_epoch, "initial_epoch", "fit", minimum=0)
-        spe = _check_count(c.steps_per_execution if steps_per_execution is None
+        epochs = data_lib.check_count(epochs, "epochs", "fit", minimum=0)
+        initial_epoch = data_lib.check_count(initial_epoch, "initial_epoch", "fit", minimum=0)
+        if not isinstance(validation_freq, (list, tuple, set, range)):
+            data_lib.check_count(validation_freq, "validation_freq", "fit")
+        spe = data_lib.check_count(c.steps_per_execution if steps_per_execution is None
                            else steps_per_execution,
                            "steps_per_execution", "fit")
         data_lib.check_validation_split(validation_split)
@@ -479,10 +475,12 @@ class Trainer(Steps):
         params, state = self.params, self.state
         batches = source.host_batches() if isinstance(source, data_lib.ArrayData) \
             else source.epoch()
-        end = cbs.wants("on_predict_batch_end")
+        begin, end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")
         outputs = []
         cbs.on_predict_begin()
         for i, (xb, _, _) in enumerate(batches):
+            if begin:
+                cbs.on_predict_batch_begin(i)
             outputs.append(fn(params, state, xb))
             if end:
                 cbs.on_predict_batch_end(i, {"outputs": outputs[-1]})
@@ -550,7 +548,7 @@ class Trainer(Steps):
 
 
 def _should_validate(epoch, freq):
-    if isinstance(freq, int):
+    if isinstance(freq, numbers.Integral):
         return (epoch + 1) % freq == 0
     return (epoch + 1) in freq
 
