@@ -1,7 +1,8 @@
 """Weight initializers, by Keras name or as ``init(key, shape, dtype)`` callables.
 
 The variance-scaling family is ``jax.nn.initializers``', which uses Keras' fan
-conventions (fan_in on axis -2, fan_out on axis -1, the receptive field folded in).
+conventions (fan_in on axis -2, fan_out on axis -1, the receptive field folded in);
+:func:`with_fans` moves the fans to other axes, as Keras does for einsum kernels.
 """
 import jax
 import jax.numpy as jnp
@@ -43,15 +44,40 @@ def identity(gain=1.0):
     return lambda key, shape, dtype=jnp.float32: gain * jnp.eye(*shape, dtype=dtype)
 
 
-ALL = {
-    "glorot_uniform": jinit.glorot_uniform(), "glorot_normal": jinit.glorot_normal(),
-    "he_uniform": jinit.he_uniform(), "he_normal": jinit.he_normal(),
-    "lecun_uniform": jinit.lecun_uniform(), "lecun_normal": jinit.lecun_normal(),
+# Keras' variance-scaling initializers: (scale, mode, distribution).
+_VARIANCE_SCALING = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+
+ALL = {name: jinit.variance_scaling(*args) for name, args in _VARIANCE_SCALING.items()}
+ALL.update({
     "orthogonal": jinit.orthogonal(), "zeros": jinit.zeros, "ones": jinit.ones,
     "random_normal": random_normal(), "random_uniform": random_uniform(),
     "truncated_normal": truncated_normal(), "identity": identity(),
-}
+})
+# Keras' aliases.
 ALL["xavier_uniform"], ALL["xavier_normal"] = ALL["glorot_uniform"], ALL["glorot_normal"]
+ALL["uniform"], ALL["normal"] = ALL["random_uniform"], ALL["random_normal"]
+ALL["zero"], ALL["one"] = ALL["zeros"], ALL["ones"]
+_SCALING_OF = {ALL[name]: args for name, args in _VARIANCE_SCALING.items()}
+
+
+def with_fans(init, in_axis, out_axis):
+    """``init`` with its fans taken over ``in_axis``/``out_axis`` (Keras does so for einsum
+    kernels), if it is one of the variance-scaling initializers by name; others as they are.
+
+    >>> import jax
+    >>> init = with_fans(get("glorot_uniform"), in_axis=0, out_axis=(1, 2))
+    >>> float(abs(init(jax.random.key(0), (64, 8, 16))).max()) <= (6 / (64 + 128)) ** 0.5
+    True
+    """
+    args = _SCALING_OF.get(init)
+    return init if args is None else jinit.variance_scaling(*args, in_axis=in_axis,
+                                                             out_axis=out_axis)
 
 
 def get(identifier):

@@ -336,7 +336,7 @@ def test_mha_eager_jit_vmap_agree_with_default_initializers():
     mha = MultiHeadAttention(2, 3)
     eager = mha(q, v, attention_mask=mask)
     kernel = mha.params["query"]["kernel"]
-    limit = np.sqrt(6 / (6 * 2 + 6 * 3))  # Keras' glorot fans for a (6, 2, 3) kernel
+    limit = np.sqrt(6 / (6 + 2 * 3))  # Keras' einsum fans for a (6, 2, 3) kernel: 6 in, 6 out
     assert 0.5 * limit < np.abs(kernel).max() <= limit
     np.testing.assert_array_equal(mha.params["query"]["bias"], 0.0)
     jitted, _ = jax.jit(mha.apply)(mha.params, mha.state, q, v, attention_mask=mask)
@@ -642,3 +642,18 @@ def test_attention_bad_arguments():
         Attention(score_mode="general")
     with pytest.raises(ValueError, match="dropout must be a number in"):
         AdditiveAttention(dropout=-0.1)
+
+
+def test_mha_initial_kernels_have_keras_einsum_fans(keras):
+    x = np.ones((2, 5, 64), "float32")
+    theirs, ours = keras.layers.MultiHeadAttention(8, 16), MultiHeadAttention(8, 16)
+    theirs(x, x)
+    ours(x, x)
+    kernels = [(a, b) for a, b in zip(theirs.weights, ours.weights, strict=True)
+               if a.path.endswith("kernel")]
+    assert len(kernels) == 4
+    for a, b in kernels:  # glorot_uniform: the same bound and spread, draws differ
+        a, b = np.asarray(a.value), np.asarray(b.value)
+        assert np.abs(b).max() <= np.abs(a).max() * 1.01 and np.abs(b).max() > 0.95 * np.abs(
+            a).max()
+        np.testing.assert_allclose(b.std(), a.std(), rtol=0.05)

@@ -64,3 +64,27 @@ def test_same_outputs_weights_and_shapes_as_keras(keras, name, kwargs, shapes):
     symbolic = {lib: _args([lib.Input(batch_shape=(None,) + s[1:], dtype=dtype) for s in shapes])
                 for lib in (jkeras, keras)}
     assert tuple(ours(*symbolic[jkeras]).shape) == tuple(theirs(*symbolic[keras]).shape)
+
+
+@pytest.mark.parametrize("name", ["LayerNormalization", "BatchNormalization"])
+def test_half_precision_inputs_do_not_overflow(keras, name):
+    x = np.array([[300.0, -300.0], [-300.0, 300.0]], "float16")
+    for training in (False, True):
+        want = np.asarray(getattr(keras.layers, name)()(x, training=training), "float32")
+        got = getattr(layers, name)()(x, training=training)
+        assert got.dtype == np.float16
+        np.testing.assert_allclose(np.asarray(got, "float32"), want, rtol=2e-3, atol=2e-3)
+
+
+def test_keras_initializer_aliases_and_separate_keys():
+    dense = layers.Dense(64, kernel_initializer="uniform", bias_initializer="normal")
+    dense(np.ones((1, 64), "float32"))
+    kernel, bias = dense.get_weights()
+    assert np.abs(kernel).max() <= 0.05 and np.abs(kernel).max() > 0.045  # RandomUniform
+    np.testing.assert_allclose(bias.std(), 0.05, rtol=0.35)  # RandomNormal(stddev=0.05)
+    assert not np.isclose(kernel[0], bias).any()  # drawn from different keys
+    bn = layers.BatchNormalization(gamma_initializer="normal", beta_initializer="normal")
+    bn(np.ones((2, 16), "float32"))
+    assert not np.isclose(bn.params["gamma"], bn.params["beta"]).any()
+    assert layers.Dense(1, kernel_initializer="zero", bias_initializer="one")(
+        np.ones((1, 3), "float32")).tolist() == [[1.0]]

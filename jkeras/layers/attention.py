@@ -179,8 +179,11 @@ class MultiHeadAttention(Layer):
         heads, out = self.num_heads, self._output_shape or (query_shape[-1],)
         keys = iter(jax.random.split(rng, 10))
 
-        def dense(shape, bias_shape):
-            p = {"kernel": self.kernel_initializer(next(keys), shape, self.dtype)}
+        def dense(shape, bias_shape, contracted=1):
+            # Keras' projections are EinsumDense layers: fan in = the contracted axes.
+            init = initializers.with_fans(self.kernel_initializer, tuple(range(contracted)),
+                                          tuple(range(contracted, len(shape))))
+            p = {"kernel": init(next(keys), shape, self.dtype)}
             if self.use_bias:
                 p["bias"] = self.bias_initializer(next(keys), bias_shape, self.dtype)
             return p
@@ -192,7 +195,7 @@ class MultiHeadAttention(Layer):
             params["gate"] = dense((query_shape[-1], heads, self.value_dim),
                                    (heads, self.value_dim))
         params["value"] = dense((value_shape[-1], heads, self.value_dim), (heads, self.value_dim))
-        params["attention_output"] = dense((heads, self.value_dim, *out), out)
+        params["attention_output"] = dense((heads, self.value_dim, *out), out, contracted=2)
         return params, {}
 
     # -- the math ---------------------------------------------------------------------------

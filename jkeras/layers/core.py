@@ -2,6 +2,7 @@
 ``Lambda``."""
 import inspect
 
+import jax
 import jax.numpy as jnp
 
 from .. import activations, constraints, initializers, regularizers
@@ -38,7 +39,9 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_shape[-1]})
         params = {"kernel": self.kernel_initializer(rng, (input_shape[-1], self.units), self.dtype)}
         if self.use_bias:
-            params["bias"] = self.bias_initializer(rng, (self.units,), self.dtype)
+            # A key of its own (the kernel keeps rng's draws), for random bias initializers.
+            params["bias"] = self.bias_initializer(jax.random.fold_in(rng, 1), (self.units,),
+                                                   self.dtype)
         return params, {}
 
     def call(self, params, state, x, *, training=False, rng=None):
@@ -95,8 +98,6 @@ class Embedding(Layer):
         self.mask_zero = mask_zero
         self.input_dim = positive_int(self, "input_dim", input_dim)
         self.output_dim = positive_int(self, "output_dim", output_dim)
-        if embeddings_initializer == "uniform":  # Keras' "uniform" is RandomUniform(-0.05, 0.05)
-            embeddings_initializer = "random_uniform"
         self.embeddings_initializer = initializers.get(embeddings_initializer)
 
     def build(self, rng, input_shape):

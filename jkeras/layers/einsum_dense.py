@@ -3,10 +3,8 @@ import re
 
 import jax
 import jax.numpy as jnp
-from jax.nn import initializers as jinit
 
 from .. import activations, constraints, initializers, regularizers
-from ..naming import to_snake_case
 from .base import InputSpec, Layer
 
 # EinsumDense's three equation forms, as in Keras: no ellipsis, "...ab,bc->...ac" and
@@ -16,19 +14,6 @@ _FORMS = {
     "left": re.compile(r"\.\.\.([a-zA-Z]+),([a-zA-Z]+)->\.\.\.([a-zA-Z]+)"),
     "right": re.compile(r"([a-zA-Z]{2,})\.\.\.,([a-zA-Z]+)->([a-zA-Z]+)\.\.\."),
 }
-
-# (scale, mode, distribution) of the variance-scaling initializers, by Keras name.
-_VARIANCE_SCALING = {
-    "glorot_uniform": (1.0, "fan_avg", "uniform"),
-    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"),
-    "he_normal": (2.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": (1.0, "fan_in", "uniform"),
-    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
-}
-_VARIANCE_SCALING["xavier_uniform"] = _VARIANCE_SCALING["glorot_uniform"]
-_VARIANCE_SCALING["xavier_normal"] = _VARIANCE_SCALING["glorot_normal"]
-
 
 def _parse_equation(layer, equation, bias_axes, output_shape):
     """``(ellipsis, input, weight, output)`` letters of a valid equation, or a ValueError."""
@@ -91,8 +76,6 @@ class EinsumDense(Layer):
         self._form = _parse_equation(self, equation, bias_axes, self.partial_output_shape)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
-        self._kernel_initializer_name = (to_snake_case(kernel_initializer)
-                                         if isinstance(kernel_initializer, str) else None)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
@@ -152,11 +135,8 @@ class EinsumDense(Layer):
         else:  # as Keras: the rank is fixed (a right "..." sizes the bias)
             self.input_spec = InputSpec(ndim=len(input_shape), axes={
                 i: input_shape[i] for i, c in enumerate(lhs) if c in weight})
-        init = self.kernel_initializer
-        if self._kernel_initializer_name in _VARIANCE_SCALING:
-            # Keras 3 gives EinsumDense's kernel its einsum fans, not the last two axes'.
-            init = jinit.variance_scaling(*_VARIANCE_SCALING[self._kernel_initializer_name],
-                                          in_axis=tuple(in_axes), out_axis=tuple(out_axes))
+        # Keras 3 gives EinsumDense's kernel its einsum fans, not the last two axes'.
+        init = initializers.with_fans(self.kernel_initializer, tuple(in_axes), tuple(out_axes))
         k_kernel, k_bias = jax.random.split(rng)
         params = {"kernel": init(k_kernel, kernel_shape, self.dtype)}
         if bias_shape is not None:

@@ -14,6 +14,16 @@ def _axes(layer, axis, rank):
     return tuple(sorted(a % rank for a in axes))
 
 
+def _float(layer, x):
+    """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
+
+
+def _upcast(x):
+    """Statistics in at least float32 (Keras does too: half precision overflows)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def _build_affine(layer, rng, input_shape):
     """Checks the normalized axes, fixes the input spec and makes gamma/beta."""
     axes = _axes(layer, layer.axis, len(input_shape))
@@ -25,7 +35,7 @@ def _build_affine(layer, rng, input_shape):
     if layer.scale:
         params["gamma"] = layer.gamma_initializer(rng, shape, layer.dtype)
     if layer.center:
-        params["beta"] = layer.beta_initializer(rng, shape, layer.dtype)
+        params["beta"] = layer.beta_initializer(jax.random.fold_in(rng, 1), shape, layer.dtype)
     return shape, params
 
 
@@ -68,8 +78,10 @@ class BatchNormalization(Layer):
 
     def build(self, rng, input_shape):
         shape, params = _build_affine(self, rng, input_shape)
-        state = {"moving_mean": self.moving_mean_initializer(rng, shape, self.dtype),
-                 "moving_variance": self.moving_variance_initializer(rng, shape, self.dtype)}
+        k_mean, k_variance = jax.random.fold_in(rng, 2), jax.random.fold_in(rng, 3)
+        state = {"moving_mean": self.moving_mean_initializer(k_mean, shape, self.dtype),
+                 "moving_variance": self.moving_variance_initializer(k_variance, shape,
+                                                                     self.dtype)}
         return params, state
 
     def call(self, params, state, x, *, training=False, rng=None):
@@ -77,6 +89,7 @@ class BatchNormalization(Layer):
         reduce = tuple(a for a in range(x.ndim) if a not in axes)
         # Broadcast the per-feature vectors against x.
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
+        dtype, x = x.dtype, _upcast(x)
         if training and self.trainable:
             mean = jnp.mean(x, axis=reduce)
             var = jnp.var(x, axis=reduce)
@@ -91,7 +104,7 @@ class BatchNormalization(Layer):
         y = (x - mean.reshape(bshape)) * inv.reshape(bshape)
         if self.center:
             y = y + params["beta"].reshape(bshape)
-        return y, state
+        return y.astype(dtype), state
 
 
 class LayerNormalization(Layer):
@@ -116,6 +129,7 @@ class LayerNormalization(Layer):
     def call(self, params, state, x, *, training=False, rng=None):
         axes = _axes(self, self.axis, x.ndim)
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
+        dtype, x = x.dtype, _upcast(x)
         mean = jnp.mean(x, axis=axes, keepdims=True)
         var = jnp.var(x, axis=axes, keepdims=True)
         y = (x - mean) * jax.lax.rsqrt(var + self.epsilon)
@@ -123,17 +137,7 @@ class LayerNormalization(Layer):
             y = y * params["gamma"].reshape(bshape)
         if self.center:
             y = y + params["beta"].reshape(bshape)
-        return y, state
-
-
-def _float(layer, x):
-    """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
-
-
-def _upcast(x):
-    """Statistics in at least float32 (Keras does too: half precision overflows)."""
-    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        return y.astype(dtype), state
 
 
 class GroupNormalization(Layer):
