@@ -127,8 +127,12 @@ def test_unknown_names_list_valid_ones():
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match=r"units must be a positive integer, got 0"):
         layers.Dense(0)
-    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"rate must be a number in \[0, 1\)"):
         layers.Dropout(1.5)
+    with pytest.raises(ValueError, match=r"Dropout.*rate must be a number in \[0, 1\), got '0.1'"):
+        layers.Dropout("0.1")
+    with pytest.raises(ValueError, match=r"LSTM.*dropout must be a number in \[0, 1\), got None"):
+        layers.LSTM(4, dropout=None)
 
 
 def test_training_flag_must_be_static():

@@ -255,7 +255,7 @@ def test_dropout_in_training_only_and_reproducible(cls):
     np.testing.assert_allclose(layer(x, training=False), plain, **TOL)
     with pytest.raises(ValueError, match=r"needs a PRNG key"):
         layer.apply(layer.params, layer.state, x, training=True)
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
         cls(4, dropout=1.5)
 
 

@@ -13,7 +13,6 @@ no dropout, gives such rows a uniform distribution instead; every other row agre
 """
 import functools
 import math
-import numbers
 import string
 
 import jax
@@ -21,16 +20,10 @@ import jax.numpy as jnp
 
 from .. import constraints, initializers, regularizers
 from .. import symbolic
-from .base import InputSpec, Layer, positive_int
-from .regularization import require_rng
+from .base import InputSpec, Layer, fraction, positive_int
+from .regularization import dropout, require_rng
 
 _NEG = 1e9  # Keras' "large negative" for masked float32 scores
-
-
-def _rate(layer, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{layer!r}: dropout must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _dropout(layer, x, rate, training, rng):
@@ -38,8 +31,7 @@ def _dropout(layer, x, rate, training, rng):
     if not training or rate == 0:
         return x
     require_rng(layer, rng)
-    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
+    return dropout(x, rate, rng)
 
 
 def _same(a, b):
@@ -112,7 +104,7 @@ class MultiHeadAttention(Layer):
         self.key_dim = positive_int(self, "key_dim", key_dim)
         self.value_dim = self.key_dim if value_dim is None else positive_int(
             self, "value_dim", value_dim)
-        self.dropout = _rate(self, dropout)
+        self.dropout = fraction(self, "dropout", dropout)
         self.use_bias, self.use_gate = bool(use_bias), bool(use_gate)
         if isinstance(output_shape, int):
             output_shape = (output_shape,)
@@ -310,13 +302,8 @@ class Attention(Layer):
             raise ValueError(f"{self!r}: score_mode must be 'dot' or 'concat', got "
                              f"{score_mode!r}")
         self.use_scale, self.score_mode = bool(use_scale), score_mode
-        self.dropout = _rate(self, dropout)
+        self.dropout = fraction(self, "dropout", dropout)
         self.uses_training = self.uses_rng = self.dropout > 0
-
-    def __call__(self, inputs, mask=None, **kwargs):
-        # The mask list goes on positionally: eager calls trace it like the inputs (a list
-        # keyword would be taken as a static, hashable argument).
-        return super().__call__(inputs, *(() if mask is None else (mask,)), **kwargs)
 
     def _unpack(self, inputs, what="inputs"):
         """(query, value, key) from a list of 2 or 3, or a ValueError naming the layer."""
@@ -345,7 +332,7 @@ class Attention(Layer):
             raise ValueError(f"{self!r}: query and key must have the same feature size to be "
                              f"scored against each other; {got}.")
 
-    def build(self, rng, input_shape, mask_shape=None):
+    def build(self, rng, input_shape):
         self._check_shapes(*self._unpack(input_shape))
         params = {}
         if self.use_scale:
@@ -409,7 +396,7 @@ class AdditiveAttention(Attention):
     def __init__(self, use_scale=True, dropout=0.0, **kwargs):
         super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
 
-    def build(self, rng, input_shape, mask_shape=None):
+    def build(self, rng, input_shape):
         q, v, k = self._unpack(input_shape)
         self._check_shapes(q, v, k)
         if not self.use_scale:

@@ -2,6 +2,7 @@
 import dataclasses
 import functools
 import inspect
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -496,3 +497,16 @@ def positive_int(layer, arg, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{layer!r}: {arg} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def fraction(layer, arg, value):
+    """``value`` as a float in [0, 1) (a dropout rate: 1 would drop everything), or a
+    ValueError naming the layer and argument.
+
+    >>> fraction("<Dropout 'dropout'>", "rate", 0.25)
+    0.25
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{layer}: {arg} must be a number in [0, 1), got {value!r}")
+    return float(value)
+

@@ -10,20 +10,13 @@ import math
 import jax
 import jax.numpy as jnp
 
-from .base import InputSpec, Layer
+from .base import InputSpec, Layer, fraction
 from .regularization import Dropout, require_rng
 from .reshaping import _spatial_axes
 
 # SELU's constants: AlphaDropout drops units to SELU's negative saturation value.
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _fraction(layer, arg, value):
-    """``value`` as a float in [0, 1): 1 would drop everything (and divide by zero)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{layer!r}: {arg} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _noise_dtype(layer, x):
@@ -129,7 +122,7 @@ class GaussianDropout(Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _fraction(self, "rate", rate)
+        self.rate = fraction(self, "rate", rate)
 
     def call(self, params, state, x, *, training=False, rng=None):
         if not training or self.rate == 0:
@@ -158,7 +151,7 @@ class AlphaDropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _fraction(self, "rate", rate)
+        self.rate = fraction(self, "rate", rate)
         if noise_shape is not None:
             noise_shape = tuple(noise_shape)
             if not all(n is None or (isinstance(n, int) and n >= 1) for n in noise_shape):

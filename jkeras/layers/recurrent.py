@@ -19,8 +19,8 @@ import jax.numpy as jnp
 
 from .. import activations, constraints, initializers, regularizers
 from .. import symbolic
-from .base import InputSpec, Layer, positive_int
-from .regularization import require_rng
+from .base import InputSpec, Layer, fraction, positive_int
+from .regularization import dropout, require_rng
 
 CARRY = "states"  # a stateful layer's carry, in its state pytree: shape (n_carries, batch, units)
 
@@ -30,12 +30,6 @@ def _config(local_vars):
     config = {k: v for k, v in local_vars.items() if k not in ("self", "kwargs", "__class__")}
     config.update(local_vars.get("kwargs", {}))
     return config
-
-
-def _rate(layer, name, value):
-    if not 0 <= value < 1:
-        raise ValueError(f"{layer!r}: {name} must be in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _fits(shape, want):
@@ -60,7 +54,7 @@ def _project(h, kernel, masks, gates):
 
 def _dropout_masks(key, rate, shape, dtype):
     """Keras' dropout masks: 0 or ``1 / (1 - rate)``, drawn once per sequence."""
-    return jax.random.bernoulli(key, 1.0 - rate, shape).astype(dtype) / (1.0 - rate)
+    return dropout(jnp.ones(shape, dtype), rate, key)
 
 
 class Recurrent(Layer):
@@ -109,8 +103,8 @@ class Recurrent(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(self, "dropout", dropout)
-        self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
+        self.dropout = fraction(self, "dropout", dropout)
+        self.recurrent_dropout = fraction(self, "recurrent_dropout", recurrent_dropout)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful = bool(go_backwards), bool(stateful)
         self.unroll, self.zero_output_for_mask = bool(unroll), bool(zero_output_for_mask)

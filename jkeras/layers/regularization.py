@@ -1,8 +1,8 @@
-"""Regularization layers: ``Dropout``."""
+"""Dropout: the layer, the pure function, and the checks random layers share."""
 import jax
 import jax.numpy as jnp
 
-from .base import Layer
+from .base import Layer, fraction
 
 
 def require_rng(layer, rng):
@@ -12,6 +12,18 @@ def require_rng(layer, rng):
             f"{layer!r} needs a PRNG key in training mode: pass one to the pure call, "
             "e.g. `model.apply(params, state, x, training=True, rng=jax.random.key(0))` "
             "(eager calls draw keys from the seed stream by themselves).")
+
+
+def dropout(x, rate, rng, noise_shape=None):
+    """Inverted dropout: each entry (of a ``noise_shape`` draw, broadcast) kept with
+    probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, the rest set to 0.
+
+    >>> import jax, jax.numpy as jnp
+    >>> sorted(set(dropout(jnp.ones(100), 0.5, jax.random.key(0)).tolist()))
+    [0.0, 2.0]
+    """
+    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape if noise_shape is None else noise_shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
 
 
 class Dropout(Layer):
@@ -33,16 +45,13 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"{self!r}: rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = fraction(self, "rate", rate)
         self.noise_shape = noise_shape
 
     def call(self, params, state, x, *, training=False, rng=None):
         if not training or self.rate == 0:
             return x, state
         require_rng(self, rng)
-        shape = x.shape if self.noise_shape is None else tuple(
+        shape = None if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros((), x.dtype)), state
+        return dropout(x, self.rate, rng, shape), state

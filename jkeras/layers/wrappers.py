@@ -17,20 +17,6 @@ from .recurrent import CARRY, Recurrent, _fits
 from .regularization import require_rng
 
 
-def _walk(layer, prefix, params, state):
-    """``(dict, path, value)`` for each weight under ``layer``, in Keras' order: an inner
-    layer's params then its state, inner layer after inner layer."""
-    if isinstance(layer, Wrapper):
-        for key, inner in layer.children():
-            yield from _walk(inner, f"{prefix}{key}/", params.get(key, {}), state.get(key, {}))
-        return
-    for name, value in params.items():
-        yield "_params", prefix + name, value
-    for name, value in state.items():
-        if name not in layer.untracked_state:
-            yield "_state", prefix + name, value
-
-
 def _merge(a, b):
     """``a`` and ``b`` merged, nested dicts key by key (an inner layer has params and state)."""
     out = dict(a)
@@ -89,8 +75,10 @@ class Wrapper(Layer):
     def _merge_state(self, params, state):
         return state if self._trainable else _merge(params, state)
 
-    def _weight_items(self):
-        return _walk(self, "", self._params, self._state)
+    @property
+    def untracked_state(self):
+        return tuple(f"{key}/{path}" for key, inner in self.children()
+                     for path in inner.untracked_state)
 
     def regularization_loss(self, params):
         return sum((inner.regularization_loss(params[key])
@@ -301,7 +289,7 @@ class TimeDistributed(Wrapper):
             if inner.accepts_mask:
                 kwargs["mask"] = mask
         p, s = params.get(key, {}), state.get(key, {})
-        if s:  # step by step, the state carried from one step to the next
+        if s and (training or inner.stateful):  # step by step, carrying the state
             def step(s, inputs):
                 x_t, mask_t, t = inputs
                 step_kwargs = {} if mask_t is None else {"mask": mask_t}
