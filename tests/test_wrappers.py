@@ -316,3 +316,18 @@ def test_frozen_wrappers_keep_every_weight_in_state():
     assert bi.params == {} and len(bi.get_weights()) == 6
     assert not any(w.trainable for w in bi.weights)
     assert np.abs(np.asarray(bi(x)) - np.asarray(first)).max() > 1e-6  # the carry moves on
+
+
+def test_wrapping_a_layer_with_nested_weights_lists_every_weight():
+    class TwoBlocks(jkeras.layers.Layer):
+        def build(self, rng, input_shape):
+            return {"a": {"w": jnp.ones((input_shape[-1], 2))}, "b": {"w": jnp.zeros((2,))}}, {}
+
+        def call(self, params, state, x, *, training=False, rng=None):
+            return x @ params["a"]["w"] + params["b"]["w"], state
+
+    td = TimeDistributed(TwoBlocks(name="n"), name="td")
+    x = rand(2, 3, 4)
+    np.testing.assert_allclose(td(x), np.repeat(x.sum(-1, keepdims=True), 2, -1), rtol=1e-6)
+    assert [(w.path, w.shape) for w in td.weights] == [("td/n/a/w", (4, 2)), ("td/n/b/w", (2,))]
+    assert td.count_params() == 10
