@@ -24,7 +24,6 @@ os.environ["KERAS_BACKEND"] = "jax"  # Keras 3 reads this when imported
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
@@ -32,6 +31,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jkeras  # noqa: E402
+from common import summary, time_blocks  # noqa: E402
 from jkeras import layers  # noqa: E402
 
 BATCH, LR, EPS = 50, 0.5, 1e-7
@@ -139,7 +139,7 @@ def keras_variant(x, y, weights):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--examples", type=int, default=60_000)
     parser.add_argument("--no-keras", action="store_true")
     args = parser.parse_args()
@@ -150,25 +150,19 @@ def main():
     runs = variants(x, y, weights, with_keras)
     for run in runs.values():  # compile everything before timing
         run()
-    times = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name].append(runs[name]())
-
-    base = statistics.median(times["hand-written jitted loop"])
+    times = time_blocks(runs, args.rounds)
     steps = args.examples // BATCH
     print(f"One epoch: {args.examples} examples, batch {BATCH} ({steps} steps), MLP "
           f"784-128-128-10, SGD {LR}; {jax.devices()[0].device_kind} "
-          f"({jax.default_backend()}), median of {args.rounds} interleaved rounds")
+          f"({jax.default_backend()}), median of {args.rounds} interleaved rounds, ratio = median of per-round ratios")
     print()
     print(f"| {'variant':<36} | {'epoch (s)':>9} | {'per step':>9} | {'ratio':>6} | target  |")
     print(f"|{'-' * 38}|{'-' * 11}|{'-' * 11}|{'-' * 8}|---------|")
-    for name in names:
-        median = statistics.median(times[name])
+    for name in runs:
+        median, _, ratio = summary(times, name, "hand-written jitted loop")
         target = f"<= {TARGETS[name]:.2f}" if name in TARGETS else ""
         print(f"| {name:<36} | {median:9.3f} | {median / steps * 1e6:6.0f} us | "
-              f"{median / base:5.2f}x | {target:<7} |")
+              f"{ratio:5.2f}x | {target:<7} |")
 
 
 if __name__ == "__main__":
