@@ -76,8 +76,10 @@ class AdamW(Adam):
         if weight_decay is None:
             raise ValueError("AdamW: argument `weight_decay` must be a float. Received: "
                              "weight_decay=None")
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
-                         clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name)
 
 
 class Adamax(Optimizer):
