@@ -187,14 +187,14 @@ def test_mha_regularizers_and_constraints_reach_every_projection():
 
 
 def test_mha_frozen_weights_move_to_state():
-    mha = MultiHeadAttention(2, 3, **ZEROS)
-    mha(rand(2, 4, 6), rand(2, 5, 6))
+    mha = MultiHeadAttention(2, 3)
+    q, v = rand(2, 4, 6), rand(2, 5, 6)
+    before = mha(q, v)
     mha.trainable = False
     assert mha.params == {} and list(mha.state) == ["query", "key", "value",
                                                     "attention_output"]
     assert not any(w.trainable for w in mha.weights)
-    y = mha(rand(2, 4, 6), rand(2, 5, 6))
-    assert y.shape == (2, 4, 6)
+    np.testing.assert_array_equal(mha(q, v), before)  # the same weights, now as state
 
 
 # -- MultiHeadAttention: parity with Keras ---------------------------------------------------

@@ -433,8 +433,11 @@ def test_low_precision_params_keep_their_dtype():
 
 def test_update_needs_params_only_for_weight_decay():
     grads = _as_jnp(_grads(0))
-    opt = optimizers.Adam()
-    opt.update(grads, opt.init(grads))  # no params: fine
+    opt = optimizers.Adam(0.1)
+    updates, _ = opt.update(grads, opt.init(grads))  # no params: fine
+    for u, g in zip(jax.tree_util.tree_leaves(updates), jax.tree_util.tree_leaves(grads),
+                    strict=True):  # Adam's first step is -lr * g / (|g| + eps)
+        np.testing.assert_allclose(u, -0.1 * np.sign(g), rtol=1e-4)
     opt = optimizers.AdamW()
     with pytest.raises(ValueError, match="AdamW.*params"):
         opt.update(grads, opt.init(grads))

@@ -1,4 +1,4 @@
-"""jkeras.optimizers.schedules against hand-computed values (and Keras 3 when installed)."""
+"""jkeras.optimizers.schedules against hand-computed values (and Keras 3)."""
 import math
 
 import jax

@@ -146,7 +146,10 @@ def test_time_distributed_dense_matches_numpy():
     assert td.compute_output_shape((None, 6, 5)) == (None, 6, 3)
     assert td(jkeras.Input((None, 5))).shape == (None, None, 3)
     # rank 4: the inner layer sees (batch, 7, 5) per step
-    assert TimeDistributed(Dense(2))(rand(2, 3, 7, 5)).shape == (2, 3, 7, 2)
+    td4, x4 = TimeDistributed(Dense(2)), rand(2, 3, 7, 5)
+    y4 = td4(x4)
+    kernel, bias = td4.get_weights()
+    np.testing.assert_allclose(y4, x4 @ kernel + bias, rtol=1e-5, atol=1e-6)
 
 
 def test_time_distributed_passes_masks_on_and_needs_rank_3():
