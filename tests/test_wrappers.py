@@ -331,6 +331,7 @@ def test_wrapping_a_layer_with_nested_weights_lists_every_weight():
 
     td = TimeDistributed(TwoBlocks(name="n"), name="td")
     x = rand(2, 3, 4)
-    np.testing.assert_allclose(td(x), np.repeat(x.sum(-1, keepdims=True), 2, -1), rtol=1e-6)
+    np.testing.assert_allclose(td(x), np.repeat(x.sum(-1, keepdims=True), 2, -1), rtol=1e-5,
+                               atol=1e-6)
     assert [(w.path, w.shape) for w in td.weights] == [("td/n/a/w", (4, 2)), ("td/n/b/w", (2,))]
     assert td.count_params() == 10
