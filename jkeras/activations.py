@@ -6,7 +6,11 @@ from . import lookup
 
 
 def linear(x):
-    """The identity. ``linear(x) == x``."""
+    """The identity.
+
+    >>> linear(3.0)
+    3.0
+    """
     return x
 
 
@@ -20,11 +24,6 @@ def gelu(x, approximate=False):
     return jax.nn.gelu(x, approximate=approximate)
 
 
-def hard_sigmoid(x):
-    """Keras 3's ``relu6(x + 3) / 6``."""
-    return jax.nn.relu6(x + 3.0) / 6.0
-
-
 def softmax(x, axis=-1):
     """Softmax over ``axis``.
 
@@ -36,13 +35,13 @@ def softmax(x, axis=-1):
 
 
 def leaky_relu(x, negative_slope=0.2):
-    """Keras' leaky ReLU (default slope 0.2)."""
+    """Keras' leaky ReLU (default slope 0.2).
+
+    >>> import jax.numpy as jnp
+    >>> leaky_relu(jnp.array([-1.0, 2.0])).tolist()
+    [-0.20000000298023224, 2.0]
+    """
     return jax.nn.leaky_relu(x, negative_slope)
-
-
-def mish(x):
-    """``x * tanh(softplus(x))``."""
-    return x * jnp.tanh(jax.nn.softplus(x))
 
 
 ALL = {
@@ -50,8 +49,8 @@ ALL = {
     "softmax": softmax, "log_softmax": jax.nn.log_softmax, "tanh": jnp.tanh, "gelu": gelu,
     "elu": jax.nn.elu, "selu": jax.nn.selu, "softplus": jax.nn.softplus,
     "softsign": jax.nn.soft_sign, "swish": jax.nn.silu, "silu": jax.nn.silu,
-    "exponential": jnp.exp, "hard_sigmoid": hard_sigmoid, "hard_silu": jax.nn.hard_silu,
-    "hard_swish": jax.nn.hard_silu, "leaky_relu": leaky_relu, "mish": mish,
+    "exponential": jnp.exp, "hard_sigmoid": jax.nn.hard_sigmoid, "hard_silu": jax.nn.hard_silu,
+    "hard_swish": jax.nn.hard_silu, "leaky_relu": leaky_relu, "mish": jax.nn.mish,
 }
 
 

@@ -22,25 +22,45 @@ def constant(value):
 
 
 def random_normal(mean=0.0, stddev=0.05):
-    """Normal draws, Keras' defaults (``stddev=0.05``)."""
+    """Normal draws, Keras' defaults (``stddev=0.05``).
+
+    >>> import jax
+    >>> random_normal(mean=1.0)(jax.random.key(0), (2,)).shape
+    (2,)
+    """
     normal = jinit.normal(stddev)
     return lambda key, shape, dtype=jnp.float32: normal(key, shape, dtype) + mean
 
 
 def random_uniform(minval=-0.05, maxval=0.05):
-    """Uniform draws in ``[minval, maxval)``, Keras' defaults."""
+    """Uniform draws in ``[minval, maxval)``, Keras' defaults.
+
+    >>> import jax
+    >>> bool((abs(random_uniform()(jax.random.key(0), (100,))) <= 0.05).all())
+    True
+    """
     return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
         key, shape, dtype, minval, maxval)
 
 
 def truncated_normal(mean=0.0, stddev=0.05):
-    """Normal draws cut at two standard deviations, Keras' defaults."""
+    """Normal draws cut at two standard deviations, Keras' defaults.
+
+    >>> import jax
+    >>> bool((abs(truncated_normal()(jax.random.key(0), (100,))) <= 0.1).all())
+    True
+    """
     return lambda key, shape, dtype=jnp.float32: mean + stddev * jax.random.truncated_normal(
         key, -2.0, 2.0, shape, dtype)
 
 
 def identity(gain=1.0):
-    """``gain`` times the identity matrix (2-D shapes)."""
+    """``gain`` times the identity matrix (2-D shapes).
+
+    >>> import jax
+    >>> identity(2.0)(jax.random.key(0), (2, 2)).tolist()
+    [[2.0, 0.0], [0.0, 2.0]]
+    """
     return lambda key, shape, dtype=jnp.float32: gain * jnp.eye(*shape, dtype=dtype)
 
 

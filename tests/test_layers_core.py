@@ -235,3 +235,10 @@ def test_eager_keyword_arguments_lists_and_arrays():
     np.testing.assert_allclose(lstm(seq, initial_state=h),
                                lstm.apply(lstm.params, lstm.state, seq, initial_state=h)[0],
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(jkeras.activations.ALL))
+def test_every_activation_name_matches_keras(keras, name):
+    x = np.linspace(-5, 5, 41, dtype="float32").reshape(1, -1)
+    want = np.asarray(keras.activations.get(name)(x))
+    np.testing.assert_allclose(jkeras.activations.get(name)(x), want, rtol=1e-5, atol=1e-6)

@@ -37,11 +37,19 @@ IDX_FILES = {
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The dataset is neither cached nor downloadable (no network)."""
+    """The dataset is neither cached nor downloadable (no network).
+
+    >>> issubclass(DatasetNotFoundError, FileNotFoundError)
+    True
+    """
 
 
 class ChecksumError(ValueError):
-    """A downloaded file does not have the expected SHA-256; it has been deleted."""
+    """A downloaded file does not have the expected SHA-256; it has been deleted.
+
+    >>> issubclass(ChecksumError, ValueError)
+    True
+    """
 
 
 def _default_dir():
