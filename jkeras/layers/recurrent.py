@@ -112,10 +112,6 @@ class Recurrent(Layer):
         self.uses_training = self.uses_rng = bool(self.dropout or self.recurrent_dropout)
         self.input_spec = InputSpec(ndim=3)
 
-    def get_config(self):
-        """The constructor's arguments, so that ``type(layer)(**config)`` makes a twin."""
-        return dict(self._config)
-
     # -- weights -------------------------------------------------------------------------
     def build(self, rng, input_shape):
         if len(input_shape) != 3 or input_shape[-1] is None:
