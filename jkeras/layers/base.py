@@ -170,11 +170,12 @@ class Layer:
         from ..saving import serialization
         args = configurable.init_args(self)
         own = inspect.signature(type(self).__init__).parameters
-        config = {"name": self.name, "trainable": self.trainable,
+        # trainable only when off: Keras' spatial dropouts refuse the argument altogether.
+        config = {"name": self.name, **({} if self.trainable else {"trainable": False}),
                   "dtype": serialization.dtype_policy(self.dtype)}
         for key, value in args.items():
-            if key in ("name", "trainable", "dtype") or (
-                    key in _BASE_ONLY and key not in own and not (key == "seed" and value is not None)):
+            if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (
+                    value is None or (key not in own and key != "seed"))):
                 continue
             resolved = getattr(self, key, None)
             if isinstance(value, str) and hasattr(resolved, "get_config") and not isinstance(

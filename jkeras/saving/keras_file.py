@@ -188,15 +188,20 @@ def model_config(model):
     return config
 
 
-def _write_weights(model, config, h5, include_optimizer):
-    model._require_built("save")
+def write_weights(model, config, h5):
+    """Writes the model's weights into ``h5`` in Keras' layout for this ``config``."""
     h5.create_group("vars").attrs["name"] = model.name
-    for slot in _slots(model, config["config"]):
+    for slot in _slots(model, config):
         g = h5.require_group(slot.group)
         if slot.name is not None:
             g.attrs["name"] = slot.name
         for i, w in enumerate(slot.weights()):
             g.create_dataset(str(i), data=w.numpy())
+
+
+def _write_model(model, config, h5, include_optimizer):
+    model._require_built("save")
+    write_weights(model, config["config"], h5)
     if include_optimizer and "compile_config" in config:
         ts = model.get_train_state()
         g = h5.create_group("optimizer/vars")
@@ -226,7 +231,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                 "saved_by": "jkeras"}
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        _write_weights(model, config, h5, include_optimizer)
+        _write_model(model, config, h5, include_optimizer)
     with atomic_write(filepath, overwrite) as f, zipfile.ZipFile(f, "w") as archive:
         archive.writestr(METADATA, json.dumps(metadata))
         archive.writestr(CONFIG, json.dumps(config))
@@ -258,7 +263,7 @@ def _read_group(h5, group, expected, where):
     return arrays
 
 
-def _apply_weights(model, config, h5, where):
+def apply_weights(model, config, h5, where):
     """Reads and checks every array, then sets them all at once: a failure changes
     nothing."""
     per_layer = {}
@@ -331,7 +336,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         raise ValueError(f"{what}: model.weights.h5 is not a readable h5 file: {err}") \
             from None
     with h5:
-        _apply_weights(model, config["config"], h5, what)
+        apply_weights(model, config["config"], h5, what)
         if compile and config.get("compile_config"):
             _compile_from(model, config["compile_config"], custom_objects, safe_mode, what)
             _restore_train_state(model, config["config"], h5, what)

@@ -134,6 +134,8 @@ def _keras_module(cls):
 
 
 def _is_builtin(cls):
+    if not cls.__module__.startswith("jkeras."):
+        return False
     module = _builtins().get(_public_module(_keras_module(cls)), {})
     return module.get(cls.__name__) is cls
 
@@ -190,8 +192,9 @@ def serialize_keras_object(obj):
             return {"module": getattr(obj, "__module__", None), "class_name": "function",
                     "config": registered.split(">", 1)[1], "registered_name": registered}
         name = _function_name(obj)
-        if name is not None:
-            return name
+        if name is not None:  # Keras' form for its own functions
+            return {"module": "builtins", "class_name": "function", "config": name,
+                    "registered_name": "function"}
         raise TypeError(f"Cannot save the function {obj!r}: only jkeras' own functions are "
                         "saved by name. Register yours with "
                         "@jkeras.saving.register_keras_serializable() (and pass it in "
@@ -253,8 +256,9 @@ def _resolve(config, what):
         found = _custom(config["config"])
         if found is not None:
             return found
-        if _function_name_known(config["config"]):
-            return config["config"]  # jkeras' own function, by name: the caller resolves it
+        found = _known_function(config["config"])
+        if found is not None:
+            return found
     if isinstance(module, str) and isinstance(class_name, str):
         table = _builtins().get(module) or _builtins().get(_public_module(module))
         if table is not None and class_name in table:
@@ -276,9 +280,13 @@ def _public_module(module):
     return module
 
 
-def _function_name_known(name):
+def _known_function(name):
+    """jkeras' own activation, loss or metric function of this name (never an import)."""
     from .. import activations, losses, metrics
-    return any(name in table for table in (activations.ALL, losses.ALL, metrics.ALL))
+    for table in (activations.ALL, losses.ALL, metrics.ALL):
+        if name in table:
+            return table[name]
+    return None
 
 
 def deserialize_keras_object(config, custom_objects=None, safe_mode=True):
@@ -322,7 +330,7 @@ def deserialize_value(value, what="config"):
     if class_name == "DTypePolicy" or class_name.endswith("DTypePolicy"):
         return value["config"]["name"]
     obj = _resolve(value, what)
-    if isinstance(obj, str) or not inspect.isclass(obj):
+    if not inspect.isclass(obj):
         return obj  # a function (registered, custom or jkeras' own by name)
     config = value["config"]
     if hasattr(obj, "from_config"):
