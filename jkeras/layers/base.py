@@ -384,13 +384,15 @@ class Layer:
         self._require_built("count_params")
         return sum(int(np.prod(w.shape)) for w in self.weights)
 
-    def save_weights(self, filepath):
-        """Writes every weight to a ``.npz`` file keyed by path (atomic, no pickle)."""
+    def save_weights(self, filepath, overwrite=True):
+        """Writes every weight, atomically: Keras 3's ``.weights.h5`` or an ``.npz`` keyed
+        by path (no pickle either way)."""
         from .. import saving
-        saving.save_weights(self, filepath)
+        saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        """Loads weights saved by ``save_weights``; a mismatch changes nothing."""
+        """Loads weights saved by ``save_weights`` (or Keras 3's ``.weights.h5``); a
+        mismatch changes nothing."""
         from .. import saving
         saving.load_weights(self, filepath)
 

@@ -93,6 +93,7 @@ class Trainer(Steps):
 
     stop_training = False
     history = None
+    _resume_epoch = 0  # set by BackupAndRestore when it resumes an interrupted fit
 
     # -- compile ---------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -255,6 +256,8 @@ class Trainer(Steps):
         epoch_logs = {}
         try:
             cbs.on_train_begin()
+            # A BackupAndRestore that restored a run's train state says where it stopped.
+            initial_epoch, self._resume_epoch = max(initial_epoch, self._resume_epoch), 0
             for epoch in range(initial_epoch, epochs):
                 run.metrics = self._fresh_metrics()
                 cbs.on_epoch_begin(epoch)
