@@ -7,11 +7,32 @@ variance-scaling family uses Keras' fan conventions (fan_in on axis -2, fan_out 
 Keras does for einsum kernels. A ``seed`` fixes the draws, as in Keras: the key passed
 in is then ignored.
 """
+import contextlib
+
 import jax
 import jax.numpy as jnp
 from jax.nn import initializers as jinit
 
 from . import lookup
+
+_placeholders = [False]
+
+
+@contextlib.contextmanager
+def placeholders():
+    """Inside the block the built-in initializers give zeros instead of drawing: for
+    weights about to be overwritten (a model rebuilt to load a file's weights into).
+
+    >>> import jax
+    >>> with placeholders():
+    ...     GlorotUniform()(jax.random.key(0), (2,)).tolist()
+    [0.0, 0.0]
+    """
+    previous, _placeholders[0] = _placeholders[0], True
+    try:
+        yield
+    finally:
+        _placeholders[0] = previous
 
 
 class Initializer:
@@ -23,6 +44,8 @@ class Initializer:
     """
 
     def __call__(self, key, shape, dtype=jnp.float32):
+        if _placeholders[0]:
+            return jnp.zeros(shape, dtype)
         seed = getattr(self, "seed", None)
         return self._draw(key if seed is None else jax.random.key(seed), shape, dtype)
 

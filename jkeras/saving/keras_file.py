@@ -11,12 +11,13 @@ attention's ``query_dense`` ...). The optimizer's variables are ``optimizer/vars
 import datetime
 import io
 import json
+import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import naming
+from .. import initializers, naming
 from .. import state as state_lib
 from . import safety
 from .atomic import atomic_write
@@ -220,7 +221,6 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
     >>> save_model(m, os.path.join(tempfile.mkdtemp(), "m.keras"))
     """
-    import zipfile
     if not str(filepath).endswith(".keras"):
         raise ValueError(f"save_model: the file name must end in .keras, got {filepath!r} "
                          "(use save_weights for .weights.h5 / .weights.npz files).")
@@ -259,7 +259,7 @@ def _read_group(h5, group, expected, where):
         if not isinstance(dataset, h5py.Dataset):
             raise ValueError(f"{where}: {group}/{key} is not an array. Nothing was changed.")
         safety.check_array(dataset, shape, dtype, f"{where}: {group}/{key} ({name})")
-        arrays.append(np.asarray(dataset[()]))
+        arrays.append(jnp.asarray(dataset[()], dtype))  # host copy freed at once
     return arrays
 
 
@@ -289,7 +289,9 @@ def _leaf_layers(model):
 
 
 def _deserialize_model(config, custom_objects, safe_mode, what):
-    with custom_object_scope(custom_objects), _safe_mode(safe_mode):
+    # Every weight is overwritten from the file next: zeros, not random draws, meanwhile.
+    with custom_object_scope(custom_objects), _safe_mode(safe_mode), \
+            initializers.placeholders():
         return deserialize_value(config, what)
 
 
@@ -328,18 +330,23 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         if not hasattr(model, "_unique_layers"):
             raise ValueError(f"{what}: the config describes a {type(model).__name__}, not a "
                              "model.")
-        limit = _weights_limit(model)
-        data = safety.read_member(archive, WEIGHTS, what, limit)
-    try:
-        h5 = h5py.File(io.BytesIO(data), "r")
-    except OSError as err:
-        raise ValueError(f"{what}: model.weights.h5 is not a readable h5 file: {err}") \
-            from None
-    with h5:
-        apply_weights(model, config["config"], h5, what)
-        if compile and config.get("compile_config"):
-            _compile_from(model, config["compile_config"], custom_objects, safe_mode, what)
-            _restore_train_state(model, config["config"], h5, what)
+        info = safety.check_member(archive, WEIGHTS, what, _weights_limit(model))
+        # Keras stores the weights uncompressed: h5py then reads each array straight from
+        # the archive, one at a time, and no copy of the whole file is ever made.
+        if info.compress_type == zipfile.ZIP_STORED and hasattr(archive.fp, "readinto"):
+            stream = safety.StoredMember(archive.fp, info)
+        else:
+            stream = io.BytesIO(safety.read_member(archive, WEIGHTS, what, info.file_size))
+        try:
+            with stream, h5py.File(stream, "r") as h5:
+                apply_weights(model, config["config"], h5, what)
+                if compile and config.get("compile_config"):
+                    _compile_from(model, config["compile_config"], custom_objects, safe_mode,
+                                  what)
+                    _restore_train_state(model, config["config"], h5, what)
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{what}: model.weights.h5 cannot be read (truncated or corrupt "
+                             f"file?): {err}") from None
     return model
 
 

@@ -1,5 +1,7 @@
 """Checks on untrusted files before anything is read into memory or set on a model."""
+import io
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -35,14 +37,14 @@ def open_zip(filepath, what):
     return archive
 
 
-def read_member(archive, name, what, limit):
-    """The bytes of member ``name``, refusing a declared size over ``limit`` or a
-    declared expansion over ``MAX_EXPANSION``; reading stops at the declared size.
+def check_member(archive, name, what, limit):
+    """The zip info of member ``name``, refusing a declared size over ``limit`` or a
+    declared expansion over ``MAX_EXPANSION`` (nothing is read).
 
     >>> import io, zipfile
     >>> buf = io.BytesIO(); zipfile.ZipFile(buf, "w").writestr("a", "xyz")
-    >>> read_member(zipfile.ZipFile(buf), "a", "doc", 10)
-    b'xyz'
+    >>> check_member(zipfile.ZipFile(buf), "a", "doc", 10).file_size
+    3
     """
     try:
         info = archive.getinfo(name)
@@ -54,6 +56,64 @@ def read_member(archive, name, what, limit):
     if info.file_size > MAX_EXPANSION * max(info.compress_size, 1) and info.file_size > 1 << 20:
         raise ValueError(f"{what}: {name!r} declares {info.file_size} bytes stored in "
                          f"{info.compress_size}: a decompression bomb; refusing it.")
+    return info
+
+
+class StoredMember(io.RawIOBase):
+    """A read-only, seekable window on an uncompressed zip member's bytes in the file
+    itself: h5py reads each array straight from disk, with no copy of the member and
+    none of zipfile's per-read bookkeeping.
+
+    >>> import io, zipfile
+    >>> buf = io.BytesIO(); zipfile.ZipFile(buf, "w").writestr("a", "xyz")
+    >>> f = StoredMember(buf, zipfile.ZipFile(buf).getinfo("a")); f.seek(1); f.read()
+    b'yz'
+    """
+
+    def __init__(self, raw, info):
+        super().__init__()
+        raw.seek(info.header_offset)
+        header = raw.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise ValueError(f"the zip entry of {info.filename!r} is corrupt")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        self._raw, self._start = raw, info.header_offset + 30 + name_len + extra_len
+        self._size, self._pos = info.file_size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self._size - self._pos))
+        self._raw.seek(self._start + self._pos)
+        got = self._raw.readinto(memoryview(buffer)[:n])
+        if got != n:
+            raise EOFError("the file ends inside a zip member (truncated file?)")
+        self._pos += got
+        return got
+
+
+def read_member(archive, name, what, limit):
+    """The bytes of member ``name`` after :func:`check_member`; reading stops at the
+    declared size.
+
+    >>> import io, zipfile
+    >>> buf = io.BytesIO(); zipfile.ZipFile(buf, "w").writestr("a", "xyz")
+    >>> read_member(zipfile.ZipFile(buf), "a", "doc", 10)
+    b'xyz'
+    """
+    info = check_member(archive, name, what, limit)
     try:
         with archive.open(info) as f:
             data = f.read(info.file_size + 1)
