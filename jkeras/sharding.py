@@ -128,8 +128,7 @@ class _Distribution:
         P()
         """
         def one(keypath, leaf):
-            path = _path(keypath)
-            path = f"{prefix}{state_lib.SEP}{path}" if prefix else path
+            path = state_lib.SEP.join(filter(None, (prefix, _path(keypath))))
             return NamedSharding(self.mesh, self.spec(path, tuple(np.shape(leaf))))
         return jax.tree_util.tree_map_with_path(one, tree)
 
@@ -146,8 +145,11 @@ class _Distribution:
     def build_weights(self, layer, key, shapes):
         """``layer.build(key, *shapes)`` compiled with the weights' shardings as outputs, so
         each device makes only its own part: no whole copy on one device first."""
+        built = []
+
         def make(k):
-            return layer.build(k, *shapes)
+            built.append(layer.build(k, *shapes))
+            return built[-1]
         try:
             abstract = jax.eval_shape(make, key)
         except _TRACE_ERRORS:  # a build that needs concrete values: made, then placed
@@ -157,8 +159,8 @@ class _Distribution:
         out = (self.shardings(abstract[0], layer.path), self.shardings(abstract[1], layer.path))
         params, state = jax.jit(make, out_shardings=out)(key)
         # jit hands dicts back with sorted keys; weight lists follow creation order.
-        return (state_lib.ordered_like(abstract[0], params),
-                state_lib.ordered_like(abstract[1], state))
+        return (state_lib.ordered_like(built[0][0], params),
+                state_lib.ordered_like(built[0][1], state))
 
     def distribute_prefixed(self, tree, prefix):
         return jax.device_put(tree, self.shardings(tree, prefix))
@@ -180,8 +182,9 @@ class _Distribution:
         self.check_rules(train_state["params"], train_state["state"])
         mirrors = {}
         for keypath, leaf in jax.tree_util.tree_flatten_with_path(train_state["params"])[0]:
+            shape = tuple(np.shape(leaf))
             mirrors[tuple(_path([k]) for k in keypath)] = (
-                tuple(np.shape(leaf)), self.shardings(leaf, _path(keypath)))
+                shape, NamedSharding(self.mesh, self.spec(_path(keypath), shape)))
 
         def mirror(keypath, leaf):
             keys = tuple(_path([k]) for k in keypath)
