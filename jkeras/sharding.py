@@ -112,9 +112,6 @@ class _Distribution:
     def __repr__(self):
         return f"{type(self).__name__}(mesh={dict(self.mesh.shape)})"
 
-    def __enter__(self):
-        raise TypeError(f"Use `with jkeras.sharding.distribution({type(self).__name__}(...)):`.")
-
     # -- weights -------------------------------------------------------------------------
     def spec(self, path, shape):
         """The ``PartitionSpec`` of the weight at ``path`` (replicated by default)."""
@@ -124,23 +121,24 @@ class _Distribution:
         """A ``NamedSharding`` for each weight in ``tree``, by its path.
 
         >>> import jax.numpy as jnp
-        >>> DataParallel().shardings({"dense": {"kernel": jnp.ones((3, 2))}})["dense"]["kernel"].spec
-        P()
+        >>> DataParallel().shardings({"dense": {"kernel": jnp.ones((3, 2))}})["dense"]
+        {'kernel': NamedSharding(mesh=Mesh('data': 8, ...), spec=P(), ...)}
         """
         def one(keypath, leaf):
             path = state_lib.SEP.join(filter(None, (prefix, _path(keypath))))
             return NamedSharding(self.mesh, self.spec(path, tuple(np.shape(leaf))))
         return jax.tree_util.tree_map_with_path(one, tree)
 
-    def distribute(self, tree):
-        """``tree`` (params or state, nested by path) placed with its shardings.
+    def distribute(self, tree, prefix=""):
+        """``tree`` (params or state, nested by path, under ``prefix``) placed with its
+        shardings.
 
         >>> import jax.numpy as jnp
         >>> w = DataParallel().distribute({"kernel": jnp.ones((3, 2))})["kernel"]
         >>> len(w.sharding.device_set) == len(jax.devices())
         True
         """
-        return jax.device_put(tree, self.shardings(tree))
+        return jax.device_put(tree, self.shardings(tree, prefix))
 
     def build_weights(self, layer, key, shapes):
         """``layer.build(key, *shapes)`` compiled with the weights' shardings as outputs, so
@@ -154,16 +152,12 @@ class _Distribution:
             abstract = jax.eval_shape(make, key)
         except _TRACE_ERRORS:  # a build that needs concrete values: made, then placed
             params, state = make(key)
-            return self.distribute_prefixed(params, layer.path), \
-                self.distribute_prefixed(state, layer.path)
+            return self.distribute(params, layer.path), self.distribute(state, layer.path)
         out = (self.shardings(abstract[0], layer.path), self.shardings(abstract[1], layer.path))
         params, state = jax.jit(make, out_shardings=out)(key)
         # jit hands dicts back with sorted keys; weight lists follow creation order.
         return (state_lib.ordered_like(built[0][0], params),
                 state_lib.ordered_like(built[0][1], state))
-
-    def distribute_prefixed(self, tree, prefix):
-        return jax.device_put(tree, self.shardings(tree, prefix))
 
     def train_state_shardings(self, train_state):
         """Shardings for a train state ``{params, state, opt_state, step, rng}``: weights
