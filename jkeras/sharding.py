@@ -252,7 +252,7 @@ class _Step:
     def __init__(self, dist, kind, fn):
         self.dist, self.kind, self.fn = dist, kind, fn
         self._jitted = {}
-        self._last = None        # the train state this call handed out last (placed)
+        self._last = self._last_fn = None  # the train state handed out last, and its fn
         self._weights_cache = (None, None)
 
     def __call__(self, *args, **kwargs):
@@ -270,17 +270,19 @@ class _Step:
 
     def _train(self, carry, batch, *, stacked):
         ts, metrics = carry
-        if ts is not self._last:
+        if ts is self._last:  # the state this call handed out: placed, same structure
+            fn = self._last_fn
+        else:
             ts = self.dist.distribute_train_state(ts)
-        treedef = jax.tree_util.tree_structure(ts)
-        fn = self._jitted.get(treedef)
-        if fn is None:
-            out = ((self.dist.train_state_shardings(ts), None), None)
-            fn = self._jitted[treedef] = jax.jit(self.fn, static_argnames=("stacked",),
-                                                 donate_argnums=0, out_shardings=out)
+            treedef = jax.tree_util.tree_structure(ts)
+            fn = self._jitted.get(treedef)
+            if fn is None:
+                out = ((self.dist.train_state_shardings(ts), None), None)
+                fn = self._jitted[treedef] = jax.jit(self.fn, static_argnames=("stacked",),
+                                                     donate_argnums=0, out_shardings=out)
         (ts, metrics), logs = fn((ts, metrics), self.dist.distribute_batch(batch, stacked),
                                  stacked=stacked)
-        self._last = ts
+        self._last, self._last_fn = ts, fn
         return (ts, metrics), logs
 
     def _weights(self, params, state):

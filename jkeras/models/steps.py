@@ -85,6 +85,7 @@ class Steps:
     _extras = None       # {"opt_state", "step", "rng"} while no fit runs
     _extras_struct = None
     _live = None         # the running fit's state (see Trainer.fit)
+    _compiled_distribution = None  # compile(distribution=...)
     optimizer = None
 
     # -- the train state -------------------------------------------------------------------
@@ -102,7 +103,7 @@ class Steps:
 
     def _distribution(self):
         """The distribution given to ``compile``, else the active one (or ``None``)."""
-        return getattr(self, "_compiled_distribution", None) or placement.current()
+        return self._compiled_distribution or placement.current()
 
     def _prepare(self, x, y=None, sample_weight=None, what="fit"):
         """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""

@@ -148,7 +148,7 @@ class Trainer(Steps):
     # -- compiled calls --------------------------------------------------------------------
     def _compiled_fn(self, kind, guard=False):
         distribution = self._distribution()
-        key = ("trainer", kind, guard, distribution)
+        key = ("trainer", kind, guard) + ((distribution,) if distribution else ())
         fn = self._jit_cache.get(key)
         if fn is None:
             fn = getattr(self, f"_make_{kind}")(guard)
