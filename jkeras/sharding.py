@@ -84,6 +84,9 @@ def mesh(shape=None, axis_names=("data",), devices=None):
                          axis_types=(AxisType.Auto,) * len(shape))
 
 
+_mesh = mesh  # for the classes whose ``mesh`` argument hides the function
+
+
 def _path(keypath):
     return state_lib.SEP.join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
                               for k in keypath)
@@ -325,7 +328,7 @@ class DataParallel(_Distribution):
         if mesh is not None and devices is not None:
             raise ValueError("DataParallel: pass devices or mesh, not both.")
         if mesh is None:
-            mesh = globals()["mesh"](devices=devices)
+            mesh = _mesh(devices=devices)
         super().__init__(mesh, mesh.axis_names[0])
 
 
