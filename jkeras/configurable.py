@@ -91,6 +91,11 @@ KERAS_ONLY = {
 }
 
 
+# Arguments jkeras layers take that Keras 3's do not, with their defaults: a config leaves
+# them out at their default, so that Keras can read it.
+JKERAS_ONLY = {"axis_name": "data"}
+
+
 def known_args(cls, config, what=None):
     """``config`` less Keras-only arguments that are off; a ValueError names any argument
     ``cls`` does not take that is on (so nothing loads with a silently changed meaning).

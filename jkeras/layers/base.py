@@ -175,7 +175,8 @@ class Layer:
                   "dtype": serialization.dtype_policy(self.dtype)}
         for key, value in args.items():
             if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (
-                    value is None or (key not in own and key != "seed"))):
+                    value is None or (key not in own and key != "seed"))) or (
+                    key in configurable.JKERAS_ONLY and configurable.JKERAS_ONLY[key] == value):
                 continue
             resolved = getattr(self, key, None)
             if isinstance(value, str) and hasattr(resolved, "get_config") and not isinstance(
