@@ -66,8 +66,9 @@ class StoredMember(io.RawIOBase):
 
     >>> import io, zipfile
     >>> buf = io.BytesIO(); zipfile.ZipFile(buf, "w").writestr("a", "xyz")
-    >>> f = StoredMember(buf, zipfile.ZipFile(buf).getinfo("a")); f.seek(1); f.read()
-    b'yz'
+    >>> f = StoredMember(buf, zipfile.ZipFile(buf).getinfo("a"))
+    >>> f.seek(1), f.read()
+    (1, b'yz')
     """
 
     def __init__(self, raw, info):

@@ -92,6 +92,11 @@ def load_weights(layer, filepath):
     other auto-names, e.g. ``dense_3`` for ``dense``), they are matched by order, as
     Keras' topological loading does. Otherwise a ValueError names the file and the
     difference, and nothing changes.
+
+    >>> import jkeras, tempfile, os
+    >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.weights.h5")
+    >>> save_weights(m, path); load_weights(m, path)
     """
     layer._require_built("load_weights")
     if _is_h5(filepath):
