@@ -304,7 +304,6 @@ def clone_model(model, clone_function=None):
     >>> clone_model(m).count_params()
     8
     """
-    from ..models.functional import Functional
     from ..models.sequential import Sequential
     if isinstance(model, Sequential):
         fn = clone_function or (lambda layer: type(layer).from_config(layer.get_config()))
@@ -318,6 +317,4 @@ def clone_model(model, clone_function=None):
     if clone_function is not None:
         raise ValueError("clone_model: clone_function is supported for Sequential models; a "
                          f"{type(model).__name__} is rebuilt from its config.")
-    if isinstance(model, Functional):
-        return type(model).from_config(model.get_config())
     return type(model).from_config(model.get_config())
