@@ -1,0 +1,1 @@
+"""The REST server behind ``python -m jkeras.serve`` (needs ``jkeras[serve]``)."""
