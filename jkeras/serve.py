@@ -123,49 +123,57 @@ def _check_names(model, what, names):
 
 
 class _Inference:
-    """A model's inference function over ``(weights, *args)``, with names for both ends."""
+    """A model's inference functions, one per signature, over ``(weights, {input name: x})``
+    and returning ``{output name: y}``, so the names travel inside the exported modules."""
 
     def __init__(self, model, signatures=None):
         self.inputs, self.args_tree = _input_infos(model)
+        self.in_names = [t.name for t in self.inputs]
         self.weights = {"params": model.params, "state": model.state}
         self.model = model
         scope = jax.export.SymbolicScope()
-        self.specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(_poly(t), scope=scope)
-                                           if None in t.shape else t.shape, t.dtype)
-                      for t in self.inputs]
-        weight_specs = jax.tree_util.tree_map(
+        self.specs = {t.name: jax.ShapeDtypeStruct(
+            jax.export.symbolic_shape(_poly(t), scope=scope), t.dtype) for t in self.inputs}
+        self.weight_specs = jax.tree_util.tree_map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self.weights)
-        out = jax.eval_shape(self.structured, weight_specs, *self._args(self.specs))
+        out = jax.eval_shape(self._structured, self.weight_specs, self.specs)
         names = _output_names(model, out)
         _check_names(model, "output", names)
-        self.functions = {DEFAULT_SIGNATURE: self.structured}
-        self.outputs = {DEFAULT_SIGNATURE: _infos(names, jax.tree_util.tree_leaves(out))}
+        # JSON structures with names at the leaves: how served(*inputs) takes and returns them.
+        self.structures = {"inputs": jax.tree_util.tree_unflatten(self.args_tree, self.in_names),
+                           DEFAULT_SIGNATURE: jax.tree_util.tree_unflatten(
+                               jax.tree_util.tree_structure(out), names)}
+        default = lambda weights, xs: dict(zip(names, jax.tree_util.tree_leaves(
+            self._structured(weights, xs))))
+        self.functions = {DEFAULT_SIGNATURE: default}
         for name, extra in (signatures or {}).items():
-            if name == DEFAULT_SIGNATURE or not callable(extra):
-                raise ValueError(f"signatures: {name!r} must map a new signature name to a "
-                                 "function of the named outputs dict")
-            fn = self._extra(names, extra)
-            extra_out = jax.eval_shape(fn, weight_specs, *self._args(self.specs))
-            self.functions[name] = fn
-            self.outputs[name] = _infos(list(extra_out), extra_out.values())
+            if name == DEFAULT_SIGNATURE or not isinstance(name, str) or not callable(extra) \
+                    or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+                raise ValueError(f"signatures: {name!r} must map a new signature name (letters, "
+                                 "digits, _ and -) to a function of the named outputs dict")
+            self.functions[name] = _extra(default, extra)
+        self.outputs = {}
+        for name, fn in self.functions.items():
+            out = jax.eval_shape(fn, self.weight_specs, self.specs)
+            self.outputs[name] = _infos(list(out), out.values())
+            self.structures.setdefault(name, {k: k for k in out})
 
-    def _args(self, leaves):
-        return jax.tree_util.tree_unflatten(self.args_tree, list(leaves))
-
-    def structured(self, weights, *args):
+    def _structured(self, weights, xs):
+        args = jax.tree_util.tree_unflatten(self.args_tree, [xs[n] for n in self.in_names])
         return self.model.apply(weights["params"], weights["state"], *args, training=False)[0]
 
-    def _extra(self, names, extra):
-        def fn(weights, *args):
-            named = dict(zip(names, jax.tree_util.tree_leaves(self.structured(weights, *args))))
-            out = extra(named)
-            return dict(out) if isinstance(out, dict) else {"output_0": out}
-        return fn
-
     def flat(self, name):
-        """``fn(weights, *input_leaves) -> [output leaves]`` for one signature."""
-        fn = self.functions[name]
-        return lambda weights, *leaves: jax.tree_util.tree_leaves(fn(weights, *self._args(leaves)))
+        """``fn(weights, *inputs) -> [outputs]`` (in name order) for jax2tf."""
+        fn, out_names = self.functions[name], [t.name for t in self.outputs[name]]
+        return lambda weights, *xs: [fn(weights, dict(zip(self.in_names, xs)))[n]
+                                     for n in out_names]
+
+
+def _extra(default, extra):
+    def fn(weights, xs):
+        out = extra(default(weights, xs))
+        return dict(out) if isinstance(out, dict) else {"output_0": out}
+    return fn
 
 
 def _poly(info):
@@ -301,13 +309,14 @@ def save(model, path, signatures=None, platforms=None):
     blobs = {}
     for name, fn in inference.functions.items():
         exported = jax.export.export(jax.jit(fn), platforms=platforms)(
-            jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
-                                   inference.weights), *inference._args(inference.specs))
+            inference.weight_specs, inference.specs)
         blobs[f"{name}.jax_exported"] = exported.serialize()
         manifest["signatures"][name] = {
             "file": f"{name}.jax_exported",
             "inputs": [t.to_json() for t in inference.inputs],
-            "outputs": [t.to_json() for t in inference.outputs[name]]}
+            "outputs": [t.to_json() for t in inference.outputs[name]],
+            "structure": inference.structures[name]}
+    manifest["inputs_structure"] = inference.structures["inputs"]
 
     def write(tmp):
         saving.write_arrays(os.path.join(tmp, WEIGHTS), state_lib.flatten(inference.weights))
@@ -352,19 +361,19 @@ class Served:
         return self.call(DEFAULT_SIGNATURE, *inputs)
 
     def call(self, signature, *inputs):
-        """Runs one signature on the model's inputs (positional, structured as the model's)."""
+        """Runs one signature on the model's inputs (positional, structured as the model's);
+        returns its outputs structured as the model's (a dict for an extra signature)."""
         if signature not in self._exported:
             raise KeyError(f"{self.path!r} has no signature {signature!r}; it has "
                            f"{sorted(self._exported)}")
-        exported = self._exported[signature]
+        names = jax.tree_util.tree_leaves(self.manifest["inputs_structure"])
         leaves = jax.tree_util.tree_leaves(inputs)
-        if leaves and all(np.ndim(x) and np.shape(x)[0] == 0 for x in leaves):
-            # The exported batch is symbolic and must be >= 1: run one row, keep none.
-            ones = [jnp.zeros((1, *np.shape(x)[1:]), x.dtype) for x in leaves]
-            treedef = jax.tree_util.tree_structure(inputs)
-            out = exported.call(self._weights, *jax.tree_util.tree_unflatten(treedef, ones))
-            return jax.tree_util.tree_map(lambda o: o[:0], out)
-        return exported.call(self._weights, *inputs)
+        if len(leaves) != len(names):
+            raise ValueError(f"{self.path!r} takes {len(names)} input(s) {names}, structured as "
+                             f"{self.manifest['inputs_structure']}; got {len(leaves)}")
+        out = self._named(signature, dict(zip(names, leaves)))
+        return jax.tree_util.tree_map(out.__getitem__,
+                                      self.manifest["signatures"][signature]["structure"])
 
     def _named(self, signature, named):
         infos = self.signatures[signature].inputs
@@ -373,20 +382,12 @@ class Served:
         if missing or unknown:
             raise ValueError(f"signature {signature!r} takes inputs {[t.name for t in infos]}; "
                              f"missing {missing}, unexpected {unknown}")
-        args = _unflatten_args(self._exported[signature], [named[t.name] for t in infos])
-        out = self.call(signature, *args)
-        names = [t.name for t in self.signatures[signature].outputs]
-        return dict(zip(names, jax.tree_util.tree_leaves(out)))
-
-
-def _unflatten_args(exported, input_leaves):
-    # in_tree is ((weights, *args), {}): keep the args part.
-    _, *arg_defs = exported.in_tree.children()[0].children()
-    args, i = [], 0
-    for d in arg_defs:
-        args.append(jax.tree_util.tree_unflatten(d, input_leaves[i:i + d.num_leaves]))
-        i += d.num_leaves
-    return args
+        exported = self._exported[signature]
+        if all(np.ndim(x) and np.shape(x)[0] == 0 for x in named.values()):
+            # The exported batch is symbolic and must be >= 1: run one row, keep none.
+            one = {k: jnp.zeros((1, *np.shape(x)[1:]), x.dtype) for k, x in named.items()}
+            return {k: o[:0] for k, o in exported.call(self._weights, one).items()}
+        return exported.call(self._weights, named)
 
 
 def load(path):
@@ -445,28 +446,35 @@ def load(path):
 
 def _check_signature(manifest_file, name, spec, exported, weights):
     where = f"load: {manifest_file!r}, signature {name!r}:"
-    in_avals = exported.in_avals
-    weight_leaves = jax.tree_util.tree_leaves(weights)
     try:
-        inputs = [TensorInfo(**t) for t in spec["inputs"]]
-        outputs = [TensorInfo(**t) for t in spec["outputs"]]
+        inputs = {t["name"]: TensorInfo(**t) for t in spec["inputs"]}
+        outputs = {t["name"]: TensorInfo(**t) for t in spec["outputs"]}
     except (KeyError, TypeError) as err:
         raise ValueError(f"{where} malformed inputs/outputs: {err}") from None
-    args_def = exported.in_tree.children()[0]
-    weights_def = args_def.children()[0]
-    if weights_def != jax.tree_util.tree_structure(weights) or any(
-            a.shape != w.shape or a.dtype != w.dtype
-            for a, w in zip(in_avals, weight_leaves)):
+    # The module's own argument and result trees carry the weight paths and tensor names.
+    n_weights = len(jax.tree_util.tree_leaves(weights))
+    in_def = exported.in_tree.children()[0]
+    if in_def != jax.tree_util.tree_structure(((weights, dict.fromkeys(inputs, 0)), {})) \
+            .children()[0]:
+        weights_def, inputs_def = in_def.children()
+        if weights_def != jax.tree_util.tree_structure(weights):
+            raise ValueError(f"{where} the weights file does not match the module's weights "
+                             "(paths differ)")
+        raise ValueError(f"{where} the manifest's input names {sorted(inputs)} do not match "
+                         f"the module's {inputs_def}")
+    if any(a.shape != w.shape or a.dtype != w.dtype for a, w in zip(
+            exported.in_avals, jax.tree_util.tree_leaves(weights))):
         raise ValueError(f"{where} the weights file does not match the module's weights "
-                         f"(paths, shapes or dtypes differ)")
-    expected = _infos([t.name for t in inputs], in_avals[len(weight_leaves):])
-    got_out = _infos([t.name for t in outputs], exported.out_avals)
-    if expected != inputs or len(in_avals) - len(weight_leaves) != len(inputs):
-        raise ValueError(f"{where} the manifest's inputs {inputs} do not match the module's "
-                         f"{expected}")
-    if got_out != outputs or len(exported.out_avals) != len(outputs):
-        raise ValueError(f"{where} the manifest's outputs {outputs} do not match the module's "
-                         f"{got_out}")
+                         "(shapes or dtypes differ)")
+    if exported.out_tree != jax.tree_util.tree_structure(dict.fromkeys(outputs, 0)):
+        raise ValueError(f"{where} the manifest's output names {sorted(outputs)} do not match "
+                         f"the module's {exported.out_tree}")
+    for what, declared, avals in (("inputs", inputs, exported.in_avals[n_weights:]),
+                                  ("outputs", outputs, exported.out_avals)):
+        actual = _infos(sorted(declared), avals)
+        if actual != [declared[k] for k in sorted(declared)]:
+            raise ValueError(f"{where} the manifest's {what} {list(declared.values())} do not "
+                             f"match the module's {actual}")
 
 
 # -- generic entry point: Keras 3's model.export -----------------------------------------------
@@ -479,16 +487,15 @@ def export(model, filepath, format="tf_saved_model", **kwargs):
     >>> path = export(model, os.path.join(tempfile.mkdtemp(), "m"), format="jax_export")
     """
     if format == "tf_saved_model":
-        return _saved_model(model, os.fspath(filepath), kwargs.pop("signatures", None),
-                            kwargs.pop("platforms", None)) if not kwargs else _bad_kwargs(kwargs)
+        unknown = sorted(set(kwargs) - {"signatures", "platforms"})
+        if unknown:
+            raise TypeError(f"export: unexpected arguments {unknown}; it takes signatures= "
+                            "and platforms=")
+        return _saved_model(model, os.fspath(filepath), kwargs.get("signatures"),
+                            kwargs.get("platforms"))
     if format == "jax_export":
         return save(model, filepath, **kwargs)
     raise ValueError(f"export: format must be 'tf_saved_model' or 'jax_export', got {format!r}")
-
-
-def _bad_kwargs(kwargs):
-    raise TypeError(f"export: unexpected arguments {sorted(kwargs)}; it takes signatures= and "
-                    "platforms=")
 
 
 def main(argv=None):
