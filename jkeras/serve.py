@@ -351,14 +351,20 @@ class Served:
     def __init__(self, path, manifest, exported, weights):
         self.path, self.manifest = path, manifest
         self._exported, self._weights = exported, weights
+        self._in_names = jax.tree_util.tree_leaves(manifest["inputs_structure"])
+        # One jitted function per signature and calling form: argument checks, names and
+        # structures are traced once per input shape, then each call is a single dispatch.
+        self._structured = {name: jax.jit(self._structured_fn(name)) for name in exported}
+        self._named = {name: jax.jit(lambda w, named, name=name: self._run(name, w, named))
+                       for name in exported}
         self.signatures = {
             name: Signature([TensorInfo(**t) for t in spec["inputs"]],
                             [TensorInfo(**t) for t in spec["outputs"]],
-                            lambda named, name=name: self._named(name, named))
+                            lambda named, name=name: self._named[name](self._weights, named))
             for name, spec in manifest["signatures"].items()}
 
     def __call__(self, *inputs):
-        return self.call(DEFAULT_SIGNATURE, *inputs)
+        return self._structured[DEFAULT_SIGNATURE](self._weights, *inputs)
 
     def call(self, signature, *inputs):
         """Runs one signature on the model's inputs (positional, structured as the model's);
@@ -366,28 +372,32 @@ class Served:
         if signature not in self._exported:
             raise KeyError(f"{self.path!r} has no signature {signature!r}; it has "
                            f"{sorted(self._exported)}")
-        names = jax.tree_util.tree_leaves(self.manifest["inputs_structure"])
-        leaves = jax.tree_util.tree_leaves(inputs)
-        if len(leaves) != len(names):
-            raise ValueError(f"{self.path!r} takes {len(names)} input(s) {names}, structured as "
-                             f"{self.manifest['inputs_structure']}; got {len(leaves)}")
-        out = self._named(signature, dict(zip(names, leaves)))
-        return jax.tree_util.tree_map(out.__getitem__,
-                                      self.manifest["signatures"][signature]["structure"])
+        return self._structured[signature](self._weights, *inputs)
 
-    def _named(self, signature, named):
-        infos = self.signatures[signature].inputs
-        missing = sorted({t.name for t in infos} - set(named))
-        unknown = sorted(set(named) - {t.name for t in infos})
-        if missing or unknown:
-            raise ValueError(f"signature {signature!r} takes inputs {[t.name for t in infos]}; "
-                             f"missing {missing}, unexpected {unknown}")
+    def _structured_fn(self, signature):
+        structure = self.manifest["signatures"][signature]["structure"]
+
+        def run(weights, *inputs):
+            leaves = jax.tree_util.tree_leaves(inputs)
+            if len(leaves) != len(self._in_names):
+                raise ValueError(f"{self.path!r} takes {len(self._in_names)} input(s) "
+                                 f"{self._in_names}, structured as "
+                                 f"{self.manifest['inputs_structure']}; got {len(leaves)}")
+            out = self._run(signature, weights, dict(zip(self._in_names, leaves)))
+            return jax.tree_util.tree_map(out.__getitem__, structure)
+        return run
+
+    def _run(self, signature, weights, named):
+        if named.keys() != set(self._in_names):
+            raise ValueError(f"signature {signature!r} takes inputs {self._in_names}; missing "
+                             f"{sorted(set(self._in_names) - set(named))}, unexpected "
+                             f"{sorted(set(named) - set(self._in_names))}")
         exported = self._exported[signature]
-        if all(np.ndim(x) and np.shape(x)[0] == 0 for x in named.values()):
+        if all(x.ndim and x.shape[0] == 0 for x in named.values()):
             # The exported batch is symbolic and must be >= 1: run one row, keep none.
-            one = {k: jnp.zeros((1, *np.shape(x)[1:]), x.dtype) for k, x in named.items()}
-            return {k: o[:0] for k, o in exported.call(self._weights, one).items()}
-        return exported.call(self._weights, named)
+            one = {k: jnp.zeros((1, *x.shape[1:]), x.dtype) for k, x in named.items()}
+            return {k: o[:0] for k, o in exported.call(weights, one).items()}
+        return exported.call(weights, named)
 
 
 def load(path):
@@ -441,6 +451,9 @@ def load(path):
             raise ValueError(f"load: cannot read {blob_file!r} as a serialized jax.export "
                              f"module: {err}") from None
         _check_signature(manifest_file, name, spec, exported[name], weights)
+        names = jax.tree_util.tree_leaves(manifest.get("inputs_structure"))
+        if sorted(names) != sorted(t["name"] for t in spec["inputs"]):
+            raise bad(f"inputs_structure names {names} differ from signature {name!r}'s inputs")
     return Served(path, manifest, exported, weights)
 
 

