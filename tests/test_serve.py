@@ -18,6 +18,7 @@ import pytest
 
 import jkeras
 from jkeras import layers, serve
+from jkeras._serving.signature import Inference, input_infos
 
 RNG = np.random.default_rng(0)
 
@@ -66,7 +67,7 @@ def models():
 
 def _named(model, args):
     leaves = jax.tree_util.tree_leaves(args)
-    names = [t.name for t in serve._input_infos(model)[0]]
+    names = [t.name for t in input_infos(model)[0]]
     return dict(zip(names, leaves))
 
 
@@ -252,7 +253,7 @@ def test_saved_model_equals_predict(models, saved, tf, kind, batch, length):
     fn = saved[kind][1].signatures["serving_default"]
     out = fn(**{k: tf.constant(v) for k, v in _named(models[kind], args).items()})
     want = _expected(models[kind], kind, args)
-    names = [t.name for t in serve._Inference(models[kind]).outputs["serving_default"]]
+    names = [t.name for t in Inference(models[kind]).outputs["serving_default"]]
     _check([out[n].numpy() for n in names], want)
 
 

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 
-from .. import serve
+from . import artifact, saved_model
 
 log = logging.getLogger("jkeras.serve")
 
@@ -20,29 +20,12 @@ def load_version(path):
     >>> sorted(load_version(jkeras.serve.save(model, os.path.join(tempfile.mkdtemp(), "1"))))
     ['serving_default']
     """
-    if os.path.exists(os.path.join(path, serve.MANIFEST)):
-        return serve.load(path).signatures
+    if os.path.exists(os.path.join(path, artifact.MANIFEST)):
+        return artifact.read(path).signatures
     if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return _saved_model_signatures(path)
-    raise ValueError(f"{path!r} holds neither a jkeras.serve artifact ({serve.MANIFEST}) nor "
+        return saved_model.signatures(path)
+    raise ValueError(f"{path!r} holds neither a jkeras.serve artifact ({artifact.MANIFEST}) nor "
                      "a SavedModel (saved_model.pb)")
-
-
-def _saved_model_signatures(path):
-    tf, _ = serve._tensorflow()
-    loaded = tf.saved_model.load(path)
-    signatures = {}
-    for name, fn in loaded.signatures.items():
-        specs = fn.structured_input_signature[1]
-        info = lambda k, s: serve.TensorInfo(k, s.dtype.as_numpy_dtype, s.shape.as_list())
-        inputs = [info(k, specs[k]) for k in sorted(specs)]
-        outputs = [info(k, s) for k, s in sorted(fn.structured_outputs.items())]
-
-        def run(named, fn=fn, loaded=loaded):  # `loaded` keeps the variables alive
-            out = fn(**{k: tf.constant(v) for k, v in named.items()})
-            return {k: v.numpy() for k, v in out.items()}
-        signatures[name] = serve.Signature(inputs, outputs, run)
-    return signatures
 
 
 class Repository:

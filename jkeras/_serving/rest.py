@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .. import serve
+from .signature import DEFAULT_SIGNATURE
 
 try:
     from starlette.applications import Starlette
@@ -184,7 +184,7 @@ def make_app(repository, batcher=None):
                 raise RequestError(f"JSON Parse error: {err}") from None
             if not isinstance(body, dict):
                 raise RequestError("the request body must be a JSON object")
-            name = body.get("signature_name", serve.DEFAULT_SIGNATURE)
+            name = body.get("signature_name", DEFAULT_SIGNATURE)
             if name not in signatures:
                 raise RequestError(f"Serving signature name: {name!r} not found in signature "
                                    f"def; the model has {sorted(signatures)}", 404)
