@@ -184,8 +184,12 @@ def _check_signature(manifest_file, name, spec, exported, weights):
     try:
         inputs = {t["name"]: TensorInfo(**t) for t in spec["inputs"]}
         outputs = {t["name"]: TensorInfo(**t) for t in spec["outputs"]}
+        structure = jax.tree_util.tree_leaves(spec["structure"])
     except (KeyError, TypeError) as err:
         raise ValueError(f"{where} malformed inputs/outputs: {err}") from None
+    if sorted(structure) != sorted(outputs):
+        raise ValueError(f"{where} the output structure names {structure} are not the "
+                         f"outputs {sorted(outputs)}")
     # The module's own argument and result trees carry the weight paths and tensor names.
     n_weights = len(jax.tree_util.tree_leaves(weights))
     in_def = exported.in_tree.children()[0]

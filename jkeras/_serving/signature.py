@@ -90,7 +90,8 @@ def output_names(model, outputs):
     tensors = jax.tree_util.tree_leaves(getattr(model, "outputs", None))
     names = [getattr(t.node, "layer", None) and t.node.layer.name
              for t in tensors if isinstance(t, symbolic.KerasTensor) and t.node is not None]
-    if not tensors and len(leaves) == 1 and getattr(model, "layers", None):
+    from ..models.sequential import Sequential
+    if isinstance(model, Sequential) and len(leaves) == 1 and model.layers:
         names = [model.layers[-1].name]  # a Sequential's output layer is its last one
     if len(names) == len(leaves) and len(set(names)) == len(names):
         return names
@@ -140,6 +141,7 @@ class Inference:
         self.outputs = {}
         for name, fn in self.functions.items():
             out = jax.eval_shape(fn, self.weight_specs, self.specs)
+            check_names(model, f"signature {name!r} output", list(out))
             self.outputs[name] = infos(list(out), out.values())
             self.structures.setdefault(name, {k: k for k in out})
 
@@ -150,8 +152,11 @@ class Inference:
     def flat(self, name):
         """``fn(weights, *inputs) -> [outputs]`` (in name order) for jax2tf."""
         fn, out_names = self.functions[name], [t.name for t in self.outputs[name]]
-        return lambda weights, *xs: [fn(weights, dict(zip(self.in_names, xs)))[n]
-                                     for n in out_names]
+
+        def flat(weights, *xs):
+            out = fn(weights, dict(zip(self.in_names, xs)))
+            return [out[n] for n in out_names]
+        return flat
 
 
 def _extra(default, extra):
