@@ -148,7 +148,8 @@ def test_artifact_extra_signature_and_platforms(models, tmp_path):
     served = serve.load(path)
     args = _inputs("two", 7)
     classes = served.call("predict_classes", *args)["classes"]
-    np.testing.assert_array_equal(classes, np.argmax(models["two"].predict(*args, verbose=0)[0], -1))
+    scores = models["two"].predict(*args, verbose=0)[0]
+    np.testing.assert_array_equal(classes, np.argmax(scores, -1))
     assert served.manifest["platforms"] == ["cpu", "cuda"]
     with pytest.raises(KeyError, match="no signature 'nope'"):
         served.call("nope", *args)
@@ -166,7 +167,11 @@ def _corrupt(path, edit):
     (lambda m: m.update(format_version=2), "format_version 2"),
     (lambda m: m.update(format="other"), "not a jkeras.serve manifest"),
     (lambda m: m["signatures"]["serving_default"]["inputs"][0].update(name="x"), "input names"),
-    (lambda m: m["signatures"]["serving_default"]["outputs"][1].update(name="v"), "output names"),
+    (lambda m: m["signatures"]["serving_default"].update(
+        outputs=[{**t, "name": t["name"][0]}
+                 for t in m["signatures"]["serving_default"]["outputs"]],
+        structure=["c", "v"]), "output names"),
+    (lambda m: m["signatures"]["serving_default"].update(structure=["value"]), "structure"),
     (lambda m: m["signatures"]["serving_default"]["inputs"][0].update(shape=[None, 4]), "inputs"),
     (lambda m: m["signatures"]["serving_default"]["outputs"][0].update(dtype="int32"), "outputs"),
     (lambda m: m["signatures"].pop("serving_default"), "no 'serving_default'"),
@@ -223,6 +228,9 @@ def test_loads_without_the_model_code_or_tensorflow(tmp_path):
     x = RNG.normal(size=(5, 3)).astype("float32")
     want = model.predict(x, verbose=0)
     path = serve.save(model, tmp_path / "m")
+    # A subclassed model names nothing: output_0 (its last layer is not its output).
+    assert [t.name for t in serve.load(path).signatures["serving_default"].outputs] == [
+        "output_0"]
     np.save(tmp_path / "x.npy", x)
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(jkeras.__file__))}
     subprocess.run([sys.executable, "-c", CHILD, path, tmp_path / "y.npy", tmp_path / "x.npy"],
@@ -292,7 +300,8 @@ def test_saved_model_extra_signature_and_batch_check(saved, models, tf):
     args = _inputs("two", 7)
     named = {k: tf.constant(v) for k, v in _named(models["two"], args).items()}
     classes = loaded.signatures["predict_classes"](**named)["classes"].numpy()
-    np.testing.assert_array_equal(classes, np.argmax(models["two"].predict(*args, verbose=0)[0], -1))
+    scores = models["two"].predict(*args, verbose=0)[0]
+    np.testing.assert_array_equal(classes, np.argmax(scores, -1))
     with pytest.raises(tf.errors.InvalidArgumentError, match="inconsistent batch sizes"):
         loaded.signatures["serving_default"](images=named["images"][:2], meta=named["meta"][:3])
 
