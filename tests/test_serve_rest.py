@@ -210,3 +210,10 @@ def test_in_process_without_batching_single_input_rows(tmp_path):
     np.testing.assert_allclose(rows.json()["predictions"], want, atol=1e-6)
     np.testing.assert_allclose(columns.json()["outputs"], want, atol=1e-6)
     np.testing.assert_allclose(named.json()["predictions"], want, atol=1e-6)
+
+
+def test_without_the_web_stack_the_error_names_the_extra(tmp_path, monkeypatch):
+    from jkeras._serving import cli
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(ImportError, match=r"jkeras\[serve\]"):
+        cli.main(["--model_base_path", str(tmp_path), "--model_name", "m"])
