@@ -4,6 +4,7 @@ Both are safe (arrays only: no pickle, every array checked against the model bef
 is set) and written atomically.
 """
 import io
+import os
 
 import numpy as np
 
@@ -45,8 +46,27 @@ def save_weights(layer, filepath, overwrite=True):
                 for w in layer.weights:
                     h5.create_dataset(f"weights/{w.path}", data=w.numpy())
     else:
-        np.savez(buffer, **{w.path: w.numpy() for w in layer.weights})
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath!r} exists and overwrite=False.")
+        write_arrays(filepath, {w.path: w.numpy() for w in layer.weights})
+        return
     with atomic_write(filepath, overwrite) as f:
+        f.write(buffer.getbuffer())
+
+
+def write_arrays(filepath, arrays):
+    """Writes ``{name: array}`` to ``filepath`` as an ``.npz`` (no pickle), replacing it
+    atomically: a reader sees the old file or the new one, never half of one.
+
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+    >>> write_arrays(path, {"dense/kernel": np.ones((2, 2))})
+    >>> sorted(np.load(path).files)
+    ['dense/kernel']
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    with atomic_write(filepath) as f:
         f.write(buffer.getbuffer())
 
 
