@@ -216,6 +216,11 @@ class Layer:
         self._params, self._state = self._split(self.params,
                                                 state_lib.ordered_like(self.state, value))
 
+    def _assign(self, params, state):
+        """Puts back trees made from this layer's own (by a compiled step): unchecked."""
+        self._params, self._state = self._split(state_lib.ordered_like(self.params, params),
+                                                state_lib.ordered_like(self.state, state))
+
     def _split(self, params, state):
         """The layer's own (params, state) from the public pair (frozen params live in state)."""
         if self._trainable:

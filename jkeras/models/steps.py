@@ -142,6 +142,11 @@ class Steps:
         self._require_state("get_train_state")
         return copy_tree({"params": self.params, "state": self.state, **self._ensure_extras()})
 
+    def _iterations(self):
+        """The completed steps (read now: the next step may donate the counter)."""
+        ts = self._live.ts if self._live is not None else self._extras
+        return np.int64(0 if ts is None else int(ts["step"]))
+
     def set_train_state(self, train_state):
         """Puts a train state (from ``get_train_state`` or a loop over it) back; copies it.
 
@@ -175,7 +180,9 @@ class Steps:
         self._extras_struct = jax.tree_util.tree_structure(self.params)
 
     def _write_weights(self, params, state):
-        self.params, self.state = params, state  # the setters keep each layer's key order
+        # Trees from the model's own steps, or checked already: written without checks,
+        # in each layer's key order.
+        self._assign(params, state)
 
     # -- the learning rate, for callbacks --------------------------------------------------
     def _opt_state(self):

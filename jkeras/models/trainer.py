@@ -16,6 +16,7 @@ device-resident training data, per dataset size) and are reused by later calls.
 >>> probabilities = model.predict(np.random.rand(5, 3), verbose=0)
 """
 import numbers
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ import numpy as np
 
 from .. import callbacks as callbacks_lib
 from . import data as data_lib
+from . import interrupts
 from .compiled import Compiled
 from .steps import Steps, copy_tree as _copy
 
@@ -114,6 +116,8 @@ class Trainer(Steps):
         """
         self._compiled = Compiled(optimizer, loss, metrics, loss_weights, steps_per_execution)
         self.optimizer = self._compiled.optimizer
+        if self._compiled.is_jkeras_optimizer:  # for optimizer.iterations
+            self.optimizer._model = weakref.ref(self)
         self._extras = self._extras_struct = None
         self._metric_init = None
         self.stop_training = False
@@ -185,6 +189,17 @@ class Trainer(Steps):
 
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
+    def _make_train_batch(self, guard):
+        # Only the model's own optimizer state is donated: the layers' arrays may be held
+        # by the user (or shared with another model), so they stay valid.
+        results = self._compiled.result_list
+
+        def run(weights, extras, metrics, batch):
+            ts, metrics = self._train_batch({**weights, **extras}, metrics, batch, guard)
+            return ts, results(metrics)
+
+        return jax.jit(run, donate_argnums=1)
+
     def _make_test(self, guard):
         results = self._compiled.result_list
 
@@ -250,28 +265,32 @@ class Trainer(Steps):
                                          model=self, verbose=verbose, epochs=epochs,
                                          steps=train.steps)
         guard = any(getattr(cb, "skips_nonfinite_steps", False) for cb in cbs.callbacks)
-        run = self._start_run(guard)
         self.stop_training = False
         epoch_logs = {}
-        try:
-            cbs.on_train_begin()
-            for epoch in range(initial_epoch, epochs):
-                run.metrics = self._fresh_metrics()
-                cbs.on_epoch_begin(epoch)
-                logs = self._train_epoch(run, train, shuffle, spe, cbs)
-                if logs is None:  # a generator ran dry
-                    break
-                epoch_logs = _floats(c.log_names, logs)
-                self._sync_weights(run)
-                if validation is not None and _should_validate(epoch, validation_freq):
-                    val_logs = self._evaluate_data(validation, spe, cbs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                cbs.on_epoch_end(epoch, epoch_logs)
-                self._adopt_weight_changes(run)
-                if self.stop_training:
-                    break
-        finally:
-            self._end_run(run)
+        # Ctrl-C is held back while the train state changes hands (see interrupts.py) and
+        # acts at once elsewhere; however fit ends, the model keeps the last completed step.
+        with interrupts.deferred():
+            run = self._start_run(guard)
+            try:
+                with interrupts.allowed():
+                    cbs.on_train_begin()
+                    for epoch in range(initial_epoch, epochs):
+                        run.metrics = self._fresh_metrics()
+                        cbs.on_epoch_begin(epoch)
+                        logs = self._train_epoch(run, train, shuffle, spe, cbs)
+                        if logs is None:  # a generator ran dry
+                            break
+                        epoch_logs = _floats(c.log_names, logs)
+                        self._sync_weights(run)
+                        if validation is not None and _should_validate(epoch, validation_freq):
+                            val_logs = self._evaluate_data(validation, spe, cbs)
+                            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                        cbs.on_epoch_end(epoch, epoch_logs)
+                        self._adopt_weight_changes(run)
+                        if self.stop_training:
+                            break
+            finally:
+                self._end_run(run)
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
@@ -324,7 +343,8 @@ class Trainer(Steps):
         return source.peek()
 
     def _start_run(self, guard):
-        """Takes the train state out of the model for a fit (weights copied: donated)."""
+        """Takes the train state out of the model for a fit: the run donates it, so the
+        layers' arrays (which users may hold) are copied; the rest is the model's own."""
         self._require_state("fit")
         extras = self._ensure_extras()
         run = _Run({"params": _copy(self.params), "state": _copy(self.state), **extras}, guard)
@@ -343,7 +363,9 @@ class Trainer(Steps):
         self._extras = {k: run.ts[k] for k in ("opt_state", "step", "rng")}
 
     def _sync_weights(self, run):
-        """Writes copies of the current weights to the layers (the run's are donated)."""
+        """Writes copies of the current weights to the layers (the run's are donated).
+
+        ``_end_run`` writes them again whatever happens, so an interrupt here is harmless."""
         self._write_weights(_copy(run.ts["params"]), _copy(run.ts["state"]))
         run.synced = jax.tree_util.tree_leaves((self.params, self.state))
 
@@ -386,8 +408,9 @@ class Trainer(Steps):
         pos = [np.int32(0)]
 
         def call(steps, size):
-            (run.ts, run.metrics, pos[0]), logs = fn((run.ts, run.metrics, pos[0]), data,
-                                                     order, steps=steps, size=size)
+            with interrupts.deferred():  # the inputs are donated: keep the outputs
+                (run.ts, run.metrics, pos[0]), logs = fn((run.ts, run.metrics, pos[0]), data,
+                                                         order, steps=steps, size=size)
             return logs
 
         for steps, size in plan:
@@ -397,7 +420,8 @@ class Trainer(Steps):
         fn = self._compiled_fn("train_host", run.guard)
 
         def call(batch, stacked):
-            (run.ts, run.metrics), logs = fn((run.ts, run.metrics), batch, stacked=stacked)
+            with interrupts.deferred():  # the inputs are donated: keep the outputs
+                (run.ts, run.metrics), logs = fn((run.ts, run.metrics), batch, stacked=stacked)
             return logs
 
         for steps, stacked, batch in _executions(batches, spe):
@@ -502,12 +526,12 @@ class Trainer(Steps):
         self._require_compiled("train_on_batch")
         batch = self._one_batch(x, y, sample_weight, class_weight, "train_on_batch")
         self._require_state("train_on_batch")
-        fn = self._compiled_fn("train_host")
-        ts = {"params": self.params, "state": self.state, **self._ensure_extras()}
-        # The layers' arrays are donated and replaced right away by the new ones.
-        (ts, _), logs = fn((ts, self._fresh_metrics()), batch, stacked=False)
-        self._write_weights(ts["params"], ts["state"])
-        self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
+        fn = self._compiled_fn("train_batch")
+        with interrupts.deferred():  # the weights and the optimizer state change together
+            ts, logs = fn({"params": self.params, "state": self.state}, self._ensure_extras(),
+                          self._fresh_metrics(), batch)
+            self._write_weights(ts["params"], ts["state"])
+            self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
         return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
