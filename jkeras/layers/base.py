@@ -125,14 +125,18 @@ class Layer:
                  input_shape=None, input_dim=None, batch_size=None):
         self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
         self._trainable = bool(trainable)
-        self.dtype = jnp.dtype(dtype)
+        try:
+            self.dtype = jnp.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{self!r}: dtype must be a dtype or its name, such as 'float32', "
+                            f"got {dtype!r}.") from None
         self._seeds = None if seed is None else random_lib.SeedStream(seed)
         self._params, self._state = {}, {}
         self.built = False
         self.input_shapes = None
         self.output_shape = None
         if input_dim is not None:
-            input_shape = (input_dim,)
+            input_shape = (positive_int(self, "input_dim", input_dim),)
         # Keras 2's way to declare a Sequential model's input on its first layer.
         self._batch_input_shape = None if input_shape is None else (batch_size, *input_shape)
         if not hasattr(self, "input_spec"):
@@ -201,7 +205,7 @@ class Layer:
 
     @params.setter
     def params(self, value):
-        state_lib.check_like(self.params, value, "params", repr(self))
+        value = state_lib.conform(self.params, value, "params", repr(self))
         if self._trainable:
             self._params = state_lib.ordered_like(self._params, value)
 
@@ -212,7 +216,7 @@ class Layer:
 
     @state.setter
     def state(self, value):
-        state_lib.check_like(self.state, value, "state", repr(self))
+        value = state_lib.conform(self.state, value, "state", repr(self))
         self._params, self._state = self._split(self.params,
                                                 state_lib.ordered_like(self.state, value))
 
@@ -288,7 +292,7 @@ class Layer:
         new = []
         for (owner, where, path), name, value in zip(leaves, names, weights):
             old = state_lib.get_path(getattr(owner, where), path)
-            value = jnp.asarray(value, dtype=old.dtype)
+            value = state_lib.as_weight(value, old.dtype, f"{self!r}.set_weights: {name!r}")
             if value.shape != old.shape:
                 raise ValueError(f"{self!r}.set_weights: {name!r} has shape {old.shape}, got "
                                  f"an array of shape {value.shape}. Nothing was changed.")
@@ -411,6 +415,9 @@ class Layer:
         return out, self._merge_state(p, new)
 
     def __call__(self, *args, training=None, **kwargs):
+        if not args or args[0] is None:
+            raise TypeError(f"{self!r} expects inputs: an array (or a list or dict of arrays) "
+                            f"as its first argument, got {'None' if args else 'nothing'}.")
         if symbolic.is_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs, training)
         frame = frame_lib.current()
@@ -502,6 +509,31 @@ def positive_int(layer, arg, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{layer!r}: {arg} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def flag(layer, arg, value):
+    """``value`` if it is a bool, or a TypeError naming the layer and argument.
+
+    >>> flag("<Dense 'dense'>", "use_bias", True)
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{layer}: {arg} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def option(layer, arg, get, value):
+    """``get(value)`` (an activation, initializer, ... by name), with an error naming the
+    layer and argument.
+
+    >>> from jkeras import activations
+    >>> option("<Dense 'dense'>", "activation", activations.get, "relu").__name__
+    'relu'
+    """
+    try:
+        return get(value)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{layer}: {arg}: {err}") from None
 
 
 def fraction(layer, arg, value):

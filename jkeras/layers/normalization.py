@@ -1,5 +1,8 @@
 """Normalization layers: ``BatchNormalization``, ``LayerNormalization``,
 ``GroupNormalization``, ``UnitNormalization``, ``RMSNormalization``."""
+import math
+import numbers
+
 import jax
 import jax.numpy as jnp
 
@@ -12,6 +15,15 @@ def _axes(layer, axis, rank):
     if not all(-rank <= a < rank for a in axes):
         raise ValueError(f"{layer!r}: axis {axis} is out of range for inputs of rank {rank}")
     return tuple(sorted(a % rank for a in axes))
+
+
+def _in_range(layer, arg, value, low, high=math.inf):
+    """``value`` as a float in ``[low, high]``, or a ValueError naming the layer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not low <= value <= high:
+        bounds = f"in [{low}, {high}]" if high < math.inf else f">= {low}"
+        raise ValueError(f"{layer!r}: {arg} must be a number {bounds}, got {value!r}.")
+    return float(value)
 
 
 def _float(layer, x):
@@ -69,7 +81,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis = axis
+        self.momentum = _in_range(self, "momentum", momentum, 0, 1)
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         self.center, self.scale = center, scale
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
@@ -90,7 +104,8 @@ class BatchNormalization(Layer):
         # Broadcast the per-feature vectors against x.
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
         dtype, x = x.dtype, _upcast(x)
-        if training and self.trainable:
+        empty = any(x.shape[a] == 0 for a in reduce)  # no statistics: keep the moving ones
+        if training and self.trainable and not empty:
             mean = jnp.mean(x, axis=reduce)
             var = jnp.var(x, axis=reduce)
             m = self.momentum
@@ -119,7 +134,8 @@ class LayerNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon, self.center, self.scale = axis, float(epsilon), center, scale
+        self.axis, self.center, self.scale = axis, center, scale
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
 
@@ -167,7 +183,8 @@ class GroupNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise ValueError(f"{self!r}: axis must be one integer (the channel axis), "
                              f"got {axis!r}")
-        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.groups, self.axis = groups, axis
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         self.center, self.scale = center, scale
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
@@ -262,7 +279,7 @@ class RMSNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = axis, _in_range(self, "epsilon", epsilon, 0)
 
     def build(self, rng, input_shape):
         axes = _axes(self, self.axis, len(input_shape))

@@ -5,8 +5,11 @@ how many outputs there are, which accuracy ``"accuracy"`` means and whether the 
 fit each loss (checked abstractly, before anything runs). After that everything here is
 a pure function of arrays, used inside the jitted steps.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .. import losses as losses_lib
@@ -65,6 +68,17 @@ def _per_output(spec, names, what, allow_missing=False):
     if isinstance(spec, (list, tuple)) and len(spec) == 1:
         return [spec[0]]
     return [spec] * len(names)
+
+
+def _class_axis(fn):
+    """The class axis of a sparse categorical crossentropy (maybe a partial), else None."""
+    keywords = {}
+    while isinstance(fn, functools.partial):
+        keywords = {**fn.keywords, **keywords}
+        fn = fn.func
+    if fn is losses_lib.sparse_categorical_crossentropy:
+        return keywords.get("axis", -1)
+    return None
 
 
 def _loss_name(fn):
@@ -167,6 +181,8 @@ class Compiled:
         if not self.losses:
             raise ValueError(f"compile: no output has a loss; outputs are {names}.")
         self.output_names = names
+        self.sparse_classes = {i: preds[i].shape[_class_axis(fn)]
+                               for i, fn, _, _ in self.losses if _class_axis(fn) is not None}
         self.metrics = self._metrics(names, targets, preds)
         self._check(targets, preds, sw_spec, what)
         self.resolved = True
@@ -238,6 +254,27 @@ class Compiled:
                     f"{what}: the targets do not fit the metric {log!r}: y has shape "
                     f"{tuple(targets[i].shape)}, the model's output has shape "
                     f"{tuple(preds[i].shape)}. {err}") from None
+
+    def check_labels(self, y, what):
+        """Class labels for a sparse crossentropy must be whole numbers in ``[0, classes)``:
+        anything else gives a zero or wrapped loss, silently. Checked on the whole data
+        once per call, not per step."""
+        targets = self._targets(y, self.output_names, what)
+        for i, classes in self.sparse_classes.items():
+            labels = np.asarray(targets[i])
+            where = f" for output {self.output_names[i]!r}" if len(self.output_names) > 1 else ""
+            if not np.issubdtype(labels.dtype, np.integer):
+                bad = labels[~np.isfinite(labels) | (labels != np.round(labels))]
+                if bad.size:
+                    raise ValueError(f"{what}: y{where} must hold class indices (whole numbers) "
+                                     f"for sparse_categorical_crossentropy, got "
+                                     f"{bad.flat[0].item()!r} ({bad.size} such values).")
+            low, high = labels.min(), labels.max()
+            if low < 0 or high >= classes:
+                raise ValueError(f"{what}: y{where} must hold class indices in [0, {classes}) "
+                                 f"for sparse_categorical_crossentropy (the model gives "
+                                 f"{classes} classes), got values from {low.item()} to "
+                                 f"{high.item()}.")
 
     # -- pure functions used inside the compiled steps --------------------------------------
     def loss(self, y, y_pred, sample_weight):

@@ -136,7 +136,8 @@ class Model(Trainer, Layer):
         return tree
 
     def _scatter(self, which, tree):
-        state_lib.check_like(getattr(self, which), tree, which, repr(self))
+        # All checked and converted first: a mismatch anywhere changes no layer.
+        tree = state_lib.conform(getattr(self, which), tree, which, repr(self))
         for layer in self._layers:
             if getattr(layer, which):
                 setattr(layer, which, state_lib.get_path(tree, layer.path))

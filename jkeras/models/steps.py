@@ -169,8 +169,8 @@ class Steps:
             raise ValueError("set_train_state: opt_state does not match the compiled "
                              f"optimizer's state structure {expected}.")
         # Checked before anything changes: a mismatch leaves the model as it was.
-        state_lib.check_like(self.params, ts["params"], "params", repr(self))
-        state_lib.check_like(self.state, ts["state"], "state", repr(self))
+        ts["params"] = state_lib.conform(self.params, ts["params"], "params", repr(self))
+        ts["state"] = state_lib.conform(self.state, ts["state"], "state", repr(self))
         ts = copy_tree(ts)
         if self._live is not None:
             self._live.ts = ts

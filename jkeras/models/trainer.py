@@ -260,6 +260,9 @@ class Trainer(Steps):
                                            validation_batch_size)
         first = self._first_batch(train)
         self._prepare(*first, what="fit")
+        for source in (train, validation):
+            if isinstance(source, data_lib.ArrayData):
+                c.check_labels(source.y, "fit")
 
         cbs = callbacks_lib.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                          model=self, verbose=verbose, epochs=epochs,
@@ -469,6 +472,8 @@ class Trainer(Steps):
         batch_size = data_lib.check_batch_size(batch_size, "evaluate")
         source = self._eval_data(x, y, sample_weight, batch_size, "evaluate", steps)
         self._prepare(*self._first_batch(source), what="evaluate")
+        if isinstance(source, data_lib.ArrayData):
+            c.check_labels(source.y, "evaluate")
         self._require_state("evaluate")
         cbs = callbacks_lib.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
                                          verbose=verbose, epochs=1, steps=source.steps)
