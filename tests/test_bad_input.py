@@ -197,3 +197,24 @@ def test_calling_on_none_says_what_was_expected(dense):
     for layer in (dense, model):
         with pytest.raises(TypeError, match=r"expects inputs: an array .* got None"):
             layer(None)
+
+
+# -- a loss that stops being finite ------------------------------------------------------------
+
+@pytest.mark.parametrize("spe", [1, 2])
+def test_nonfinite_loss_warns_once_with_epoch_and_batch(spe):
+    jkeras.utils.clear_session()
+    model = jkeras.Sequential([layers.Dense(1, input_dim=2)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((12, 2), np.float32), np.zeros((12, 1), np.float32)
+    x[9, 0] = np.nan   # batch 2 (counting from 0) of batches of 4
+    with pytest.warns(UserWarning) as caught:
+        history = model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
+                            steps_per_execution=spe)
+    messages = [str(w.message) for w in caught if "non-finite" in str(w.message)
+                or "became nan" in str(w.message)]
+    assert messages == ["fit: the loss became nan in epoch 1 (callbacks' epoch 0), at batch 2 "
+                        "of that epoch (counting from 0); training goes on, as in Keras. The "
+                        "TerminateOnNaN callback stops it at the first such batch and keeps "
+                        "the last finite weights."]
+    assert len(history.history["loss"]) == 3   # Keras' behaviour: training went on

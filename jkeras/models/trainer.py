@@ -15,7 +15,9 @@ device-resident training data, per dataset size) and are reused by later calls.
 >>> history = model.fit(np.random.rand(32, 3), np.arange(32) % 2, epochs=2, verbose=0)
 >>> probabilities = model.predict(np.random.rand(5, 3), verbose=0)
 """
+import math
 import numbers
+import warnings
 import weakref
 
 import jax
@@ -61,6 +63,9 @@ def _executions(batches, steps_per_execution):
             yield steps_per_execution, True, _stack(group)
             group = []
     yield from ((1, False, b) for b in group)
+
+
+_WATCH = "_nonfinite"  # in fit's metric states: (first batch with a non-finite loss, batches)
 
 
 def _floats(names, values):
@@ -163,7 +168,7 @@ class Trainer(Steps):
             else:
                 idx = jax.lax.dynamic_slice_in_dim(order, pos, size)
                 batch = jax.tree_util.tree_map(lambda a: a[idx], data)
-            ts, states = self._train_batch(ts, states, batch, guard)
+            ts, states = self._fit_batch(ts, states, batch, guard)
             return ts, states, pos + size
 
         def run(carry, data, order, *, steps, size):
@@ -180,7 +185,7 @@ class Trainer(Steps):
         results = self._compiled.result_list
 
         def run(carry, batch, *, stacked):
-            step = lambda c, b: self._train_batch(*c, b, guard)
+            step = lambda c, b: self._fit_batch(*c, b, guard)
             if stacked:
                 carry = jax.lax.scan(lambda c, b: (step(c, b), None), carry, batch)[0]
             else:
@@ -189,14 +194,25 @@ class Trainer(Steps):
 
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
+    def _fit_batch(self, ts, states, batch, guard):
+        """``_train_batch`` that also notes the epoch's first batch with a non-finite loss
+        (read only when the epoch's loss is not finite, for fit's warning)."""
+        first, seen = states[_WATCH]
+        ts, new = self._train_batch(ts, {k: v for k, v in states.items() if k != _WATCH},
+                                    batch, guard)
+        bad = ~jnp.isfinite(new["loss"]["total"])
+        new[_WATCH] = jnp.stack([jnp.where((first < 0) & bad, seen, first), seen + 1])
+        return ts, new
+
     def _make_train_batch(self, guard):
         # Only the model's own optimizer state is donated: the layers' arrays may be held
         # by the user (or shared with another model), so they stay valid.
-        results = self._compiled.result_list
+        c = self._compiled
 
-        def run(weights, extras, metrics, batch):
-            ts, metrics = self._train_batch({**weights, **extras}, metrics, batch, guard)
-            return ts, results(metrics)
+        def run(weights, extras, batch):  # fresh metrics made inside: nothing to transfer
+            ts, metrics = self._train_batch({**weights, **extras}, c.init_metrics(), batch,
+                                            guard)
+            return ts, c.result_list(metrics)
 
         return jax.jit(run, donate_argnums=1)
 
@@ -270,6 +286,7 @@ class Trainer(Steps):
         guard = any(getattr(cb, "skips_nonfinite_steps", False) for cb in cbs.callbacks)
         self.stop_training = False
         epoch_logs = {}
+        warned = guard  # TerminateOnNaN deals with non-finite losses itself
         # Ctrl-C is held back while the train state changes hands (see interrupts.py) and
         # acts at once elsewhere; however fit ends, the model keeps the last completed step.
         with interrupts.deferred():
@@ -278,12 +295,15 @@ class Trainer(Steps):
                 with interrupts.allowed():
                     cbs.on_train_begin()
                     for epoch in range(initial_epoch, epochs):
-                        run.metrics = self._fresh_metrics()
+                        run.metrics = {**self._fresh_metrics(),
+                                       _WATCH: np.array([-1, 0], np.int32)}
                         cbs.on_epoch_begin(epoch)
                         logs = self._train_epoch(run, train, shuffle, spe, cbs)
                         if logs is None:  # a generator ran dry
                             break
                         epoch_logs = _floats(c.log_names, logs)
+                        if not warned and not math.isfinite(epoch_logs["loss"]):
+                            warned = self._warn_nonfinite(run, epoch, epoch_logs["loss"])
                         self._sync_weights(run)
                         if validation is not None and _should_validate(epoch, validation_freq):
                             val_logs = self._evaluate_data(validation, spe, cbs)
@@ -296,6 +316,14 @@ class Trainer(Steps):
                 self._end_run(run)
         cbs.on_train_end(epoch_logs)
         return cbs.history
+
+    def _warn_nonfinite(self, run, epoch, loss):
+        first = int(run.metrics[_WATCH][0])
+        warnings.warn(f"fit: the loss became {loss} in epoch {epoch + 1} (callbacks' epoch "
+                      f"{epoch}), at batch {first} of that epoch (counting from 0); training "
+                      "goes on, as in Keras. The TerminateOnNaN callback stops it at the "
+                      "first such batch and keeps the last finite weights.", stacklevel=3)
+        return True  # warned: once per fit
 
     def _fit_data(self, x, y, batch_size, validation_split, validation_data, class_weight,
                   sample_weight, steps_per_epoch, validation_batch_size):
@@ -534,7 +562,7 @@ class Trainer(Steps):
         fn = self._compiled_fn("train_batch")
         with interrupts.deferred():  # the weights and the optimizer state change together
             ts, logs = fn({"params": self.params, "state": self.state}, self._ensure_extras(),
-                          self._fresh_metrics(), batch)
+                          batch)
             self._write_weights(ts["params"], ts["state"])
             self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
         return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
