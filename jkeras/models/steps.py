@@ -101,13 +101,12 @@ class Steps:
 
     def _prepare(self, x, y=None, sample_weight=None, what="fit"):
         """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""
-        x_spec = spec(x)
         if not self.built:
-            self._build((x_spec,))
+            self._build((spec(x),))
         c = self._compiled
         if c is not None and not c.resolved and what != "predict":
             y_pred = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, training=False)[0],
-                                    self.params, self.state, x_spec)
+                                    self.params, self.state, spec(x))
             c.resolve(self, None if y is None else spec(y),
                       y_pred, None if sample_weight is None else spec(sample_weight), what)
 
