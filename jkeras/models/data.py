@@ -100,7 +100,7 @@ def num_examples(x, y, sample_weight, what):
                 raise ValueError(f"{what}: {name} must have an example axis (first axis), "
                                  f"got a scalar.")
             dtype = np.dtype(leaf.dtype)
-            if not (jnp.issubdtype(dtype, jnp.number) or dtype == bool):
+            if dtype.kind not in "biufc" and not jnp.issubdtype(dtype, jnp.number):
                 raise TypeError(f"{what}: {name} must hold numbers, got an array of dtype "
                                 f"{dtype} (shape {np.shape(leaf)}); convert text or objects "
                                 "to numbers first (e.g. with a lookup or tokenizer).")

@@ -110,9 +110,11 @@ class Steps:
             c.resolve(self, None if y is None else spec(y),
                       y_pred, None if sample_weight is None else spec(sample_weight), what)
 
-    def _ensure_extras(self):
-        """The stored optimizer state, step and key (made now if compile was just called)."""
-        struct = jax.tree_util.tree_structure(self.params)
+    def _ensure_extras(self, params=None):
+        """The stored optimizer state, step and key (made now if compile was just called);
+        ``params``: the model's, if already at hand."""
+        params = self.params if params is None else params
+        struct = jax.tree_util.tree_structure(params)
         if self._extras is not None and struct != self._extras_struct:
             warnings.warn(f"{self!r}: the trainable weights changed since the optimizer state "
                           "was made (a layer frozen or unfrozen?); the optimizer state starts "
@@ -120,7 +122,7 @@ class Steps:
                           stacklevel=3)
             self._extras = None
         if self._extras is None:
-            self._extras = {"opt_state": self.optimizer.init(self.params),
+            self._extras = {"opt_state": self.optimizer.init(params),
                             "step": jnp.zeros((), jnp.int32),
                             "rng": jax.random.key_data(random_lib.global_stream().next())}
             self._extras_struct = struct

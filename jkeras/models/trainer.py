@@ -561,7 +561,8 @@ class Trainer(Steps):
         self._require_state("train_on_batch")
         fn = self._compiled_fn("train_batch")
         with interrupts.deferred():  # the weights and the optimizer state change together
-            ts, logs = fn({"params": self.params, "state": self.state}, self._ensure_extras(),
+            params = self.params
+            ts, logs = fn({"params": params, "state": self.state}, self._ensure_extras(params),
                           batch)
             self._write_weights(ts["params"], ts["state"])
             self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
