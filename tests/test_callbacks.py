@@ -249,7 +249,7 @@ def test_auto_mode_knows_each_outputs_metrics_by_their_log_names():
     model.compile("sgd", ["sparse_categorical_crossentropy"] * 2, metrics=[hits(), hits()])
     x, y = np.zeros((8, 3), "float32"), np.zeros(8, "int32")
     history = model.fit(x, [y, y], verbose=0, validation_split=0.25)
-    directions = {k: callbacks._direction(model, k) for k in history.history}
+    directions = {k: callbacks.monitor._direction(model, k) for k in history.history}
     assert directions["val_a_hits"] == directions["b_hits"] == "max"  # accuracies go up
     assert directions["val_a_loss"] == directions["loss"] == "min"
 
