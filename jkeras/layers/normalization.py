@@ -16,7 +16,7 @@ def _axes(layer, axis, rank):
 
 def _float(layer, x):
     """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.compute_dtype)
 
 
 def _upcast(x):
@@ -62,6 +62,7 @@ class BatchNormalization(Layer):
     """
 
     uses_training = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -115,6 +116,7 @@ class LayerNormalization(Layer):
     (2, 3)
     """
 
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
@@ -154,6 +156,7 @@ class GroupNormalization(Layer):
     """
 
     supports_masking = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
