@@ -77,14 +77,18 @@ class InputSpec:
                                  f"a new layer for inputs of another size.")
 
 
+def _is_numeric(dtype):
+    return dtype.kind in "biufc" or jnp.issubdtype(dtype, jnp.floating)  # bfloat16's kind is V
+
+
 def _as_input(layer, x):
-    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and x.dtype.kind in "biufc":
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and _is_numeric(x.dtype):
         return x
     try:
         array = np.asarray(x)
     except Exception as err:  # ragged lists and the like
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__}: {err}") from None
-    if array.dtype.kind not in "biufc":
+    if not _is_numeric(array.dtype):
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__} of dtype "
                         f"{array.dtype}.")
     return jnp.asarray(array)
