@@ -5,13 +5,16 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import jkeras
 from jkeras import layers
+from jkeras import progbar as progbar_lib
 from jkeras.callbacks import LearningRateScheduler, TensorBoard
+from jkeras.callbacks import progress as progress_lib
 
 RNG = np.random.default_rng(0)
 N, BATCH = 40, 8  # 32 training examples after the split: 4 steps per epoch
@@ -119,3 +122,35 @@ def test_long_evaluate_and_predict_show_a_progress_bar(run, capsys):
     assert len(lines) == 2  # not a terminal: one line per run, when it ends
     assert lines[0].startswith("10/10 ") and "step" in lines[0]
     assert lines[1].startswith("10/10 ") and " - loss: " in lines[1]
+
+
+def test_a_live_predict_bar_counts_finished_batches(run, monkeypatch):
+    """On a terminal the bar redraws while predict runs; since batches are dispatched
+    ahead, each redraw first waits for the batch before the current one."""
+    _, model, _, _ = run
+    events = []
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            if text.strip():
+                events.append(("draw", text.strip().split()[0]))
+
+        def flush(self):
+            pass
+
+    clock = iter(range(10**6))  # one second per reading: every update is due to redraw
+    monkeypatch.setattr(progbar_lib.time, "time", lambda: float(next(clock)))
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    wait = jax.block_until_ready
+    monkeypatch.setattr(progress_lib.jax, "block_until_ready",
+                        lambda x: events.append(("wait", x)) or wait(x))
+    out = model.predict(np.zeros((12, 3), "float32"), batch_size=4, verbose=1)
+    assert out.shape == (12, 2)
+    kinds = [(kind, value if kind == "draw" else None) for kind, value in events]
+    assert kinds == [("wait", None), ("draw", "1/3"), ("wait", None), ("draw", "2/3"),
+                     ("wait", None), ("draw", "3/3")]
+    waited = [value for kind, value in events if kind == "wait"]
+    assert all(isinstance(v, jax.Array) for v in waited)
