@@ -81,6 +81,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.steps = 4, 1
+    jkeras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.random(SHAPE, dtype=np.float32)
     y = rng.integers(0, 10, SHAPE[0])
