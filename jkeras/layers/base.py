@@ -171,6 +171,7 @@ class Layer:
 
     @property
     def variable_dtype(self):
+        """The dtype the layer creates and keeps its weights in."""
         return self._dtype_policy.variable_dtype
 
     @property

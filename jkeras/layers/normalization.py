@@ -117,6 +117,7 @@ class LayerNormalization(Layer):
     """
 
     autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
