@@ -106,8 +106,9 @@ def test_text_data_names_fit_and_the_argument(classifier):
      r"<Dense .*>: kernel_initializer: expected an initializer name"),
     (lambda: layers.Dense(3, activation="nope"), ValueError,
      r"<Dense .*>: activation: Unknown activation 'nope'"),
-    (lambda: layers.Dense(3, dtype="nope"), TypeError,
-     r"<Dense .*>: dtype must be a dtype or its name, such as 'float32', got 'nope'"),
+    (lambda: layers.Dense(3, dtype="nope"), ValueError,
+     r"<Dense .*>: dtype: Cannot convert 'nope' to a dtype policy. Valid policies are "
+     r"'mixed_float16', 'mixed_bfloat16' and the name of a dtype such as 'float32'"),
 ])
 def test_constructor_arguments(make, error, message):
     with pytest.raises(error, match=message):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import frame as frame_lib
+from .. import mixed_precision
 from .. import naming, placement
 from .. import random as random_lib
 from .. import state as state_lib
@@ -76,14 +77,18 @@ class InputSpec:
                                  f"a new layer for inputs of another size.")
 
 
+def _is_numeric(dtype):
+    return dtype.kind in "biufc" or jnp.issubdtype(dtype, jnp.floating)  # bfloat16's kind is V
+
+
 def _as_input(layer, x):
-    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and x.dtype.kind in "biufc":
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and _is_numeric(x.dtype):
         return x
     try:
         array = np.asarray(x)
     except Exception as err:  # ragged lists and the like
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__}: {err}") from None
-    if array.dtype.kind not in "biufc":
+    if not _is_numeric(array.dtype):
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__} of dtype "
                         f"{array.dtype}.")
     return jnp.asarray(array)
@@ -120,16 +125,13 @@ class Layer:
     supports_masking = False  # whether an incoming mask passes through unchanged
     stateful = False       # whether inference calls change the state too (a stateful RNN)
     untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
+    autocast = True        # cast floating inputs and weights to the compute dtype (Keras')
 
-    def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
+    def __init__(self, name=None, trainable=True, dtype=None, seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
         self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
         self._trainable = bool(trainable)
-        try:
-            self.dtype = jnp.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"{self!r}: dtype must be a dtype or its name, such as 'float32', "
-                            f"got {dtype!r}.") from None
+        self._dtype_policy = _policy(self, dtype)
         self._seeds = None if seed is None else random_lib.SeedStream(seed)
         self._params, self._state = {}, {}
         self.built = False
@@ -150,6 +152,37 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.path!r}>"
+
+    # -- dtypes (jkeras.mixed_precision) ----------------------------------------------------
+    @property
+    def dtype_policy(self):
+        """The layer's ``DTypePolicy``: from ``dtype=``, else the global one at creation."""
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = _policy(self, value)
+        self._jit_cache.clear()
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's weights (Keras' alias of ``variable_dtype``)."""
+        return jnp.dtype(self._dtype_policy.variable_dtype)
+
+    @property
+    def variable_dtype(self):
+        """The dtype the layer creates and keeps its weights in."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype ``call`` computes in: floating inputs and weights are cast to it.
+
+        >>> import jkeras
+        >>> jkeras.layers.Dense(2, dtype="mixed_bfloat16").compute_dtype
+        'bfloat16'
+        """
+        return self._dtype_policy.compute_dtype
 
     # -- the pure functions subclasses write -------------------------------------------------
     def build(self, rng, *input_shapes):
@@ -412,7 +445,14 @@ class Layer:
 
     def _apply(self, params, state, inputs, kwargs, training, rng):
         p, s = self._split(params, state)
-        out, new = self.call(p, s, *inputs, training=training, rng=rng, **kwargs)
+        compute = self.compute_dtype
+        if self.autocast:  # inside the pure function, so jit and grad see the casts
+            cast_p, inputs, kwargs = mixed_precision.autocast((p, inputs, kwargs), compute)
+        else:
+            cast_p = p
+        out, new = self.call(cast_p, s, *inputs, training=training, rng=rng, **kwargs)
+        if not self.autocast:  # such layers compute in float32 and return the compute dtype
+            out = mixed_precision.autocast(out, compute)
         return out, self._merge_state(p, new)
 
     def __call__(self, *args, training=None, **kwargs):
@@ -485,6 +525,13 @@ class Layer:
         node.outputs = jax.tree_util.tree_map(
             lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
         return node.outputs
+
+
+def _policy(layer, dtype):
+    try:
+        return mixed_precision.get(dtype)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{layer!r}: dtype: {err}") from None
 
 
 @functools.cache

@@ -101,6 +101,8 @@ class Embedding(Layer):
     (1, 3, 64)
     """
 
+    autocast = False  # as Keras 3: a float32 table; rows come out in the compute dtype
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  embeddings_regularizer=None, embeddings_constraint=None, **kwargs):
         super().__init__(**kwargs)
@@ -142,7 +144,7 @@ class Embedding(Layer):
 
 
 class Rescaling(Layer):
-    """``x * scale + offset``, in the layer's dtype (integer inputs such as pixels included).
+    """``x * scale + offset``, in the compute dtype (integer inputs such as pixels included).
 
     ``scale`` and ``offset`` are numbers or arrays broadcastable to the input (e.g. one per
     channel, channels last).
@@ -159,8 +161,9 @@ class Rescaling(Layer):
         self.scale, self.offset = scale, offset
 
     def call(self, params, state, x, *, training=False, rng=None):
-        scale = jnp.asarray(self.scale, self.dtype)
-        return x.astype(self.dtype) * scale + jnp.asarray(self.offset, self.dtype), state
+        dtype = self.compute_dtype
+        scale = jnp.asarray(self.scale, dtype)
+        return x.astype(dtype) * scale + jnp.asarray(self.offset, dtype), state
 
 
 def _shape_like(value):

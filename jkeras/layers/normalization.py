@@ -28,7 +28,7 @@ def _in_range(layer, arg, value, low, high=math.inf):
 
 def _float(layer, x):
     """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.compute_dtype)
 
 
 def _upcast(x):
@@ -78,6 +78,7 @@ class BatchNormalization(Layer):
     """
 
     uses_training = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -152,6 +153,8 @@ class LayerNormalization(Layer):
     (2, 3)
     """
 
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
@@ -192,6 +195,7 @@ class GroupNormalization(Layer):
     """
 
     supports_masking = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",

@@ -14,6 +14,7 @@ import optax
 
 from .. import losses as losses_lib
 from .. import metrics as metrics_lib
+from .. import mixed_precision
 from .. import optimizers as optimizers_lib
 from . import data as data_lib
 
@@ -280,7 +281,8 @@ class Compiled:
     def loss(self, y, y_pred, sample_weight):
         """``(total, per_output)``: the weighted sum of the outputs' losses, and each one."""
         targets = self._targets(y, self.output_names, "loss")
-        preds = flat_outputs(y_pred)
+        # Losses are computed in float32 whatever the model's compute dtype, as in Keras.
+        preds = mixed_precision.autocast(flat_outputs(y_pred), jnp.float32)
         parts = [_reduce(fn(targets[i], preds[i]), sample_weight)
                  for i, fn, _, _ in self.losses]
         total = sum(w * part for (_, _, w, _), part in zip(self.losses, parts))

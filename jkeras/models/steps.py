@@ -264,12 +264,16 @@ class Steps:
         if self.uses_rng:
             rng, key = jax.random.split(rng)
 
+        scale = getattr(self.optimizer, "scale_loss", None)  # a LossScaleOptimizer's
+
         def loss_fn(params):
             y_pred, new_state = self.apply(params, ts["state"], x, training=True, rng=key)
             total, parts = c.loss(y, y_pred, sample_weight)
-            return total + self.regularization_loss(params), (y_pred, new_state, parts)
+            total = total + self.regularization_loss(params)
+            scaled = total if scale is None else scale(total, ts["opt_state"])
+            return scaled, (total, y_pred, new_state, parts)
 
-        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(
+        (_, (total, y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(ts["params"])
         # Under jkeras.sharding.replicated_step (pmap), every replica takes the mean step.
         grads, new_state = placement.cross_replica_mean((grads, new_state))
