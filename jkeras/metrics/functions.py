@@ -8,7 +8,7 @@ running sum of these. All are pure ``jax.numpy`` and safe under ``jit``, ``grad`
 import jax.numpy as jnp
 
 from .. import lookup
-from ..losses import (
+from ..losses.functions import (
     _check_same_shape, _class_indices, _same_rank, binary_crossentropy,
     categorical_crossentropy, mean_absolute_error, mean_squared_error,
     sparse_categorical_crossentropy,

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..losses import EPSILON, _same_rank
+from ..losses.functions import EPSILON, _same_rank
 from ..naming import to_snake_case
 from .functions import (ALL, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
