@@ -203,7 +203,7 @@ class CosineSimilarity(LossFunctionWrapper):
     """``cosine_similarity`` (minus the cosine along ``axis``), reduced over the batch.
 
     >>> import jax.numpy as jnp
-    >>> float(CosineSimilarity()(jnp.array([[1.0, 1.0]]), jnp.array([[2.0, 2.0]])))
+    >>> round(float(CosineSimilarity()(jnp.array([[1.0, 1.0]]), jnp.array([[2.0, 2.0]]))), 4)
     -1.0
     """
 
