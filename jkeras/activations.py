@@ -45,7 +45,7 @@ def leaky_relu(x, negative_slope=0.2):
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """Keras' ReLU: ``x`` above ``threshold`` (else 0), capped at ``max_value``, with
+    """Keras' ReLU: ``x`` above ``threshold`` (else 0), clipped to ``[0, max_value]``, with
     ``negative_slope`` times ``threshold - x`` taken off below the threshold.
 
     >>> import jax.numpy as jnp
@@ -57,7 +57,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     x = jnp.asarray(x)
     y = jnp.where(x > threshold, x, 0) if threshold else jax.nn.relu(x)
     if max_value is not None:
-        y = jnp.minimum(y, max_value)
+        y = jnp.clip(y, 0, max_value)
     if negative_slope:
         y = y - negative_slope * jax.nn.relu(threshold - x)
     return y
