@@ -59,10 +59,8 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size",
         return total
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         divisor = jnp.sum(jnp.broadcast_to(sample_weight, values.shape))
-    else:
-        divisor = jnp.asarray(values.size, dtype)
-    return jnp.where(divisor == 0, jnp.zeros((), dtype), total / jnp.where(divisor == 0, 1,
-                                                                           divisor))
+        return jnp.where(divisor == 0, 0, total / jnp.where(divisor == 0, 1, divisor))
+    return total / values.size if values.size else total
 
 
 class Loss:
