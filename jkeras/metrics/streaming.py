@@ -3,7 +3,8 @@
 A metric object is three pure functions over a small state pytree, so ``fit`` can carry
 metric states through its jitted, scanned step like any other array. The object itself
 holds only configuration; ``update_state``/``result()``/``reset_state`` add Keras' stateful
-convenience on top, for use outside ``fit``.
+convenience on top, for use outside ``fit``. A metric written the Keras way (variables
+from ``add_variable``, ``update_state``, ``result``) gets its pure functions derived.
 """
 import contextlib
 import functools
@@ -178,9 +179,6 @@ class Metric:
         if not self._metric_variables:
             return state
         return {**state, **{v.name: v.initial for v in self._metric_variables}}
-
-    def _current_state(self):
-        return self._stored()
 
     def _put_state(self, name, value):
         if self._scope is not None:

@@ -43,7 +43,7 @@ class MetricVariable:
     @property
     def value(self):
         """The current value (of the state being updated, or the stored one)."""
-        return self._metric._current_state()[self.name]
+        return self._metric._stored()[self.name]
 
     def assign(self, value):
         """Replaces the value; it must keep the variable's shape.
