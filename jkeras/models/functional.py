@@ -77,6 +77,7 @@ class Functional(Model):
         return self.outputs
 
     def apply(self, params, state, *inputs, **kwargs):
+        """``Layer.apply``; the inputs may also be a dict keyed by the ``Input`` names."""
         if len(inputs) == 1:
             inputs = (self._arrange(inputs[0]),)
         return super().apply(params, state, *inputs, **kwargs)

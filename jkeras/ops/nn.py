@@ -73,7 +73,8 @@ def leaky_relu(x, negative_slope=0.2):
 
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
-    """One-hot encoding of integer ``x`` along a new ``axis`` (float32 by default).
+    """One-hot encoding of integer ``x`` (float labels are cast) along a new ``axis``,
+    float32 by default.
 
     >>> import jax.numpy as jnp
     >>> one_hot(jnp.array([0, 2]), 3).tolist()
@@ -81,6 +82,9 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     """
     if sparse:
         raise ValueError("one_hot: sparse=True is not supported on JAX arrays.")
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):  # labels stored as floats, say
+        x = x.astype(jnp.int32)
     return jax.nn.one_hot(x, num_classes, dtype=dtype or jnp.float32, axis=axis)
 
 
