@@ -526,6 +526,23 @@ class Layer:
             lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
         return node.outputs
 
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call on ``KerasTensor``s (Keras'
+        ``layer.input``), for feature extraction.
+
+        >>> import jkeras
+        >>> x = jkeras.Input(shape=(3,)); dense = jkeras.layers.Dense(2); y = dense(x)
+        >>> dense.input is x, dense.output is y
+        (True, True)
+        """
+        return symbolic.first_node(self, "input").inputs
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call on ``KerasTensor``s."""
+        return symbolic.first_node(self, "output").outputs
+
 
 def _policy(layer, dtype):
     try:

@@ -83,19 +83,15 @@ def _class_axis(fn):
 
 
 def _loss_name(fn):
-    return getattr(fn, "__name__", type(fn).__name__)
+    return getattr(fn, "__name__", None) or getattr(fn, "name", type(fn).__name__)
 
 
-def _reduce(values, sample_weight):
-    """Keras' "sum over batch size": ``sum(values * sample_weight) / values.size``."""
-    values = jnp.asarray(values, jnp.float32)
-    if sample_weight is None:
-        return jnp.mean(values)
-    weight = jnp.asarray(sample_weight, jnp.float32)
-    if weight.ndim > values.ndim:  # e.g. (N, 1) weights for (N,) losses
-        weight = weight.reshape(weight.shape[:values.ndim])
-    weight = weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim))
-    return jnp.sum(values * weight) / values.size
+def _loss_value(fn, y_true, y_pred, sample_weight):
+    """One output's loss: a ``Loss`` object weighs and reduces by itself; a function's
+    per-example values get Keras' default, "sum over batch size"."""
+    if isinstance(fn, losses_lib.Loss):
+        return jnp.asarray(fn(y_true, y_pred, sample_weight), jnp.float32)
+    return losses_lib.reduce_weighted(fn(y_true, y_pred), sample_weight)
 
 
 def _accuracy_for(loss_fn, y_true, y_pred):
@@ -103,6 +99,7 @@ def _accuracy_for(loss_fn, y_true, y_pred):
     by_loss = {losses_lib.sparse_categorical_crossentropy: metrics_lib.SparseCategoricalAccuracy,
                losses_lib.categorical_crossentropy: metrics_lib.CategoricalAccuracy,
                losses_lib.binary_crossentropy: metrics_lib.BinaryAccuracy}
+    loss_fn = getattr(loss_fn, "fn", loss_fn)  # a LossFunctionWrapper's function
     if loss_fn in by_loss:
         return by_loss[loss_fn]
     t_shape, p_shape = jnp.shape(y_true), jnp.shape(y_pred)
@@ -134,8 +131,8 @@ def _check_loss_names(loss):
         if isinstance(leaf, str):
             losses_lib.get(leaf)
         elif leaf is not None and not callable(leaf):
-            raise TypeError(f"compile: a loss must be a name or a function (y_true, y_pred) -> "
-                            f"per-example values, got {leaf!r}.")
+            raise TypeError(f"compile: a loss must be a name, a jkeras.losses.Loss or a function "
+                            f"(y_true, y_pred) -> per-example values, got {leaf!r}.")
 
 
 class Compiled:
@@ -239,7 +236,7 @@ class Compiled:
         for i, fn, _, _ in self.losses:
             where = f" for output {self.output_names[i]!r}" if multi else ""
             try:
-                jax.eval_shape(lambda t, p, s: _reduce(fn(t, p), s), targets[i], preds[i],
+                jax.eval_shape(lambda t, p, s: _loss_value(fn, t, p, s), targets[i], preds[i],
                                sw_spec)
             except (ValueError, TypeError) as err:
                 raise ValueError(
@@ -283,7 +280,7 @@ class Compiled:
         targets = self._targets(y, self.output_names, "loss")
         # Losses are computed in float32 whatever the model's compute dtype, as in Keras.
         preds = mixed_precision.autocast(flat_outputs(y_pred), jnp.float32)
-        parts = [_reduce(fn(targets[i], preds[i]), sample_weight)
+        parts = [_loss_value(fn, targets[i], preds[i], sample_weight)
                  for i, fn, _, _ in self.losses]
         total = sum(w * part for (_, _, w, _), part in zip(self.losses, parts))
         return total, parts

@@ -251,14 +251,16 @@ class Trainer(Steps):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None,
-            validation_batch_size=None, validation_freq=1, steps_per_execution=None):
+            validation_batch_size=None, validation_freq=1, steps_per_execution=None,
+            validation_steps=None):
         """Trains for ``epochs`` epochs; returns a ``History``.
 
         ``x``/``y``: arrays (or lists/dicts of them), or ``x`` a generator/iterable of
         ``(x, y[, sample_weight])`` batches. ``validation_data``: ``(x, y[, sw])`` or an
-        iterable; ``validation_split`` holds out the last fraction of array data.
-        ``steps_per_execution`` (default: compile's) runs that many steps per compiled
-        call. ``class_weight`` maps class index to a weight (times ``sample_weight``).
+        iterable (its first ``validation_steps`` batches, if given); ``validation_split``
+        holds out the last fraction of array data. ``steps_per_execution`` (default:
+        compile's) runs that many steps per compiled call. ``class_weight`` maps class
+        index to a weight (times ``sample_weight``).
 
         >>> import numpy as np, jkeras
         >>> model = jkeras.Sequential([jkeras.layers.Dense(2, activation="softmax",
@@ -282,7 +284,7 @@ class Trainer(Steps):
         batch_size = data_lib.check_batch_size(batch_size, "fit")
         train, validation = self._fit_data(x, y, batch_size, validation_split, validation_data,
                                            class_weight, sample_weight, steps_per_epoch,
-                                           validation_batch_size)
+                                           validation_batch_size, validation_steps)
         first = self._first_batch(train)
         self._prepare(*first, what="fit")
         for source in (train, validation):
@@ -335,7 +337,7 @@ class Trainer(Steps):
         return True  # warned: once per fit
 
     def _fit_data(self, x, y, batch_size, validation_split, validation_data, class_weight,
-                  sample_weight, steps_per_epoch, validation_batch_size):
+                  sample_weight, steps_per_epoch, validation_batch_size, validation_steps):
         if data_lib.is_stream(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("fit: when x is a generator or iterable of batches, y and "
@@ -364,7 +366,8 @@ class Trainer(Steps):
         if validation_data is None:
             return train, None
         if data_lib.is_stream(validation_data):
-            return train, data_lib.StreamData(validation_data, None, "fit (validation)")
+            return train, data_lib.StreamData(validation_data, validation_steps,
+                                              "fit (validation)")
         if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (x, y), (x, y, sample_weight) or a "
                              f"generator of batches, got {type(validation_data).__name__}.")
