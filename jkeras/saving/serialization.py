@@ -148,8 +148,9 @@ def dtype_policy(dtype):
     >>> dtype_policy("float32")["config"]
     {'name': 'float32'}
     """
+    name = getattr(dtype, "name", None) if not isinstance(dtype, (str, np.dtype)) else None
     return {"module": "keras", "class_name": "DTypePolicy",
-            "config": {"name": jnp.dtype(dtype).name}, "registered_name": None}
+            "config": {"name": name or jnp.dtype(dtype).name}, "registered_name": None}
 
 
 def _function_name(fn):
