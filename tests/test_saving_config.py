@@ -53,9 +53,12 @@ LAYER_ARGS = {
                                   merge_mode="sum"),
     "TimeDistributed": lambda: dict(layer=layers.Dense(3)),
 }
-ABSTRACT = {"Layer", "Merge", "Recurrent", "Wrapper", "Optimizer", "Metric",
+ABSTRACT = {"Layer", "Merge", "Recurrent", "Wrapper", "Optimizer", "Metric", "Loss",
             "LearningRateSchedule", "Initializer"}
 OTHER_ARGS = {
+    "LossFunctionWrapper": dict(fn=losses.mean_absolute_error, name="mae"),
+    "LossScaleOptimizer": lambda: dict(inner_optimizer=optimizers.SGD(0.1),
+                                       initial_scale=8.0),
     "MeanMetricWrapper": dict(fn=losses.mean_absolute_error, name="mae"),
     "ExponentialDecay": dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5),
     "InverseTimeDecay": dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5),
