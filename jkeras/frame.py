@@ -44,6 +44,23 @@ def active(frame):
         _stack.pop()
 
 
+def children_paths(owner, layers):
+    """``{id(layer): path}`` for a container's layers; two layers may not claim one path."""
+    paths, seen = {}, {}
+    for layer in layers:
+        if id(layer) in paths:
+            continue
+        for other_path, other in seen.items():
+            if layer.path == other_path or layer.path.startswith(other_path + "/") or \
+                    other_path.startswith(layer.path + "/"):
+                raise ValueError(
+                    f"{owner!r} has two layers named {layer.path!r} and {other_path!r}: "
+                    "their weights would share a path. Give each layer a unique name.")
+        paths[id(layer)] = layer.path
+        seen[layer.path] = layer
+    return paths
+
+
 def _subtree(tree, path):
     try:
         return state_lib.get_path(tree, path)

@@ -28,4 +28,37 @@ def to_categorical(y, num_classes=None):
     return np.eye(num_classes, dtype="float32")[y]
 
 
-__all__ = ["clear_session", "set_random_seed", "to_categorical"]
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch given as ``x``, ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)``; missing parts are ``None``.
+
+    >>> unpack_x_y_sample_weight((1, 2))
+    (1, 2, None)
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"Data must be x, (x,), (x, y) or (x, y, sample_weight), got a tuple of "
+                     f"{len(data)} items.")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch as Keras hands it to a step: ``(x,)``, ``(x, y)`` or ``(x, y, sw)``.
+
+    >>> pack_x_y_sample_weight(1, 2)
+    (1, 2)
+    """
+    if y is None and sample_weight is None:
+        return (x,)
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+__all__ = ["clear_session", "pack_x_y_sample_weight", "set_random_seed", "to_categorical",
+           "unpack_x_y_sample_weight"]

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..losses import EPSILON, _same_rank
 from ..naming import to_snake_case
+from .stateless import StatelessMetric
 from .functions import (ALL, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
 
@@ -44,7 +45,7 @@ def _samplewise(values, sample_weight, dtype):
     return values, sample_weight
 
 
-class Metric:
+class Metric(StatelessMetric):
     """The base of streaming metrics: pure state functions plus a stateful shell.
 
     Subclasses write three pure functions:

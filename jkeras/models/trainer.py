@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import callbacks as callbacks_lib
+from .. import random as random_lib
 from . import data as data_lib
 from .compiled import Compiled
 from .steps import Steps, copy_tree as _copy
@@ -149,7 +150,7 @@ class Trainer(Steps):
         return fn
 
     def _make_train_resident(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("train")
 
         def one(carry, data, order, size):
             ts, states, pos = carry
@@ -173,7 +174,7 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("steps", "size"), donate_argnums=0)
 
     def _make_train_host(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("train")
 
         def run(carry, batch, *, stacked):
             step = lambda c, b: self._train_batch(*c, b, guard)
@@ -186,7 +187,7 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
     def _make_test(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("test")
 
         def run(states, params, state, batch, *, stacked):
             step = lambda s, b: self._test_batch(params, state, s, b)
@@ -199,9 +200,35 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
     def _make_predict(self, guard):
-        return jax.jit(lambda params, state, x: self.apply(params, state, x, training=False)[0])
+        custom = self._custom_steps() if self._compiled is not None else None
+        if custom is not None and custom.predict is not None:
+            return jax.jit(lambda params, state, x, rng: custom.predict_batch(params, state, x))
+        return jax.jit(lambda params, state, x, rng: self.apply(params, state, x,
+                                                                training=False, rng=rng)[0])
 
-    def _fresh_metrics(self):
+    def _predict_key(self):
+        """A key for each predict batch of a model whose inference draws (a sampling layer)."""
+        return random_lib.global_stream().next() if self.samples_in_inference else None
+
+    # -- what the built-in steps or a Keras-form override report -------------------------
+    def _custom_kind(self, kind):
+        custom = self._custom_steps()
+        if custom is not None and getattr(custom, kind) is not None:
+            return custom
+        return None
+
+    def _results_fn(self, kind):
+        custom = self._custom_kind(kind)
+        return self._compiled.result_list if custom is None else custom.result_list(kind)
+
+    def _log_names(self, kind):
+        custom = self._custom_kind(kind)
+        return self._compiled.log_names if custom is None else custom.names[kind]
+
+    def _fresh_metrics(self, kind="train"):
+        custom = self._custom_kind(kind)
+        if custom is not None:
+            return custom.empty[kind]
         # Kept on the host: each epoch starts from a copy without dispatching init ops.
         if getattr(self, "_metric_init", None) is None:
             self._metric_init = jax.device_get(self._compiled.init_metrics())
@@ -261,7 +288,7 @@ class Trainer(Steps):
                 logs = self._train_epoch(run, train, shuffle, spe, cbs)
                 if logs is None:  # a generator ran dry
                     break
-                epoch_logs = _floats(c.log_names, logs)
+                epoch_logs = _floats(self._log_names("train"), logs)
                 self._sync_weights(run)
                 if validation is not None and _should_validate(epoch, validation_freq):
                     val_logs = self._evaluate_data(validation, spe, cbs)
@@ -295,7 +322,8 @@ class Trainer(Steps):
                                  "epoch is one pass over the data.")
             x, y, sample_weight = (data_lib.as_arrays(t) for t in (x, y, sample_weight))
             data_lib.num_examples(x, y, sample_weight, "fit")
-            if y is None:
+            if y is None and self._compiled.loss_spec is not None and \
+                    self._custom_kind("train") is None:
                 raise ValueError("fit: targets y are required with array data.")
             if validation_split and validation_data is None:
                 (x, y, sample_weight), validation_data = data_lib.split_validation(
@@ -356,7 +384,7 @@ class Trainer(Steps):
     def _train_epoch(self, run, train, shuffle, spe, cbs):
         begin = cbs.wants("on_train_batch_begin")
         end = cbs.wants("on_train_batch_end")
-        names = self._compiled.log_names
+        names = self._log_names("train")
         if isinstance(train, data_lib.ArrayData) and train.resident:
             calls = self._resident_calls(run, train, shuffle, spe)
         else:
@@ -412,8 +440,8 @@ class Trainer(Steps):
             else source.epoch()
         begin = cbs.wants("on_test_batch_begin")
         end = cbs.wants("on_test_batch_end")
-        names = self._compiled.log_names
-        states, logs, step = self._fresh_metrics(), None, 0
+        names = self._log_names("test")
+        states, logs, step = self._fresh_metrics("test"), None, 0
         cbs.on_test_begin()
         for steps, stacked, batch in _executions(batches, spe):
             if begin:
@@ -481,7 +509,7 @@ class Trainer(Steps):
         for i, (xb, _, _) in enumerate(batches):
             if begin:
                 cbs.on_predict_batch_begin(i)
-            outputs.append(fn(params, state, xb))
+            outputs.append(fn(params, state, xb, self._predict_key()))
             if end:
                 cbs.on_predict_batch_end(i, {"outputs": outputs[-1]})
         cbs.on_predict_end()
@@ -508,7 +536,7 @@ class Trainer(Steps):
         (ts, _), logs = fn((ts, self._fresh_metrics()), batch, stacked=False)
         self._write_weights(ts["params"], ts["state"])
         self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
-        return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
+        return _format_logs(_floats(self._log_names("train"), logs), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) on this batch in inference mode.
@@ -522,8 +550,8 @@ class Trainer(Steps):
         batch = self._one_batch(x, y, sample_weight, None, "test_on_batch")
         self._require_state("test_on_batch")
         fn = self._compiled_fn("test")
-        _, logs = fn(self._fresh_metrics(), self.params, self.state, batch, stacked=False)
-        return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
+        _, logs = fn(self._fresh_metrics("test"), self.params, self.state, batch, stacked=False)
+        return _format_logs(_floats(self._log_names("test"), logs), return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays.
@@ -536,7 +564,7 @@ class Trainer(Steps):
         x = data_lib.as_arrays(x)
         data_lib.num_examples(x, None, None, "predict_on_batch")
         self._prepare(x, what="predict")
-        out = self._compiled_fn("predict")(self.params, self.state, x)
+        out = self._compiled_fn("predict")(self.params, self.state, x, self._predict_key())
         return jax.tree_util.tree_map(np.asarray, out)
 
     def _one_batch(self, x, y, sample_weight, class_weight, what):
