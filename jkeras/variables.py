@@ -87,7 +87,7 @@ class Variable:
     >>> kernel = d.trainable_variables[0]
     >>> kernel.path, kernel.shape
     ('d/kernel', (3, 2))
-    >>> kernel.assign(jnp.zeros((3, 2))); float(d(jnp.ones((1, 3))).sum())
+    >>> _ = kernel.assign(jnp.zeros((3, 2))); float(d(jnp.ones((1, 3))).sum())
     0.0
     """
 

@@ -127,6 +127,7 @@ class KerasLayer(Layer):
         self._paths = {}
         self._own = {}          # name -> Variable, in creation order
         self._own_meta = {}     # name -> (initializer, shape, dtype, regularizer, constraint)
+        self._auto_named = set()
         self._in_build = False
         super().__init__(name=name, **kwargs)
 
@@ -140,7 +141,23 @@ class KerasLayer(Layer):
         if name != "_layers" and layers and all(isinstance(v, Layer) for v in layers):
             for layer in layers:
                 self._track(layer)
+        elif isinstance(value, variables_lib.Variable) and value._owner is self:
+            self._name_after_attribute(value, name)
         super().__setattr__(name, value)
+
+    def _name_after_attribute(self, variable, attribute):
+        """``self.w = self.add_weight(...)`` without ``name=`` names the weight ``w``
+        (the key in ``params``), while the layer is being made."""
+        where, old = variable._key
+        if old not in self._auto_named or attribute in self._own or \
+                (self.built and not self._in_build) or \
+                any(layer.path.split("/")[0] == attribute for layer in self._layers):
+            return
+        self._auto_named.discard(old)
+        rename = lambda d: {attribute if k == old else k: v for k, v in d.items()}
+        setattr(self, where, rename(getattr(self, where)))
+        self._own, self._own_meta = rename(self._own), rename(self._own_meta)
+        variable._key, variable.path = (where, attribute), f"{self.path}/{attribute}"
 
     def _track(self, layer):
         if "_layers" not in self.__dict__:
@@ -208,6 +225,7 @@ class KerasLayer(Layer):
                 " so that they are part of params before any pure call.")
         if name is None:
             name = "variable" if "variable" not in self._own else f"variable_{len(self._own)}"
+            self._auto_named.add(name)
         if not isinstance(name, str) or not name or "/" in name or name in self._own or \
                 any(layer.path.split("/")[0] == name for layer in self._layers):
             raise ValueError(f"{self!r}: add_weight name must be a new non-empty string "
@@ -251,7 +269,11 @@ class KerasLayer(Layer):
         state_lib.check_like(getattr(self, which), tree, which, repr(self))
         own = getattr(Layer, which).fget(self)
         if own:
-            getattr(Layer, which).fset(self, {k: tree[k] for k in own})
+            sub = state_lib.ordered_like(own, {k: tree[k] for k in own})
+            if which == "params":
+                self._params = sub
+            else:
+                self._params, self._state = self._split(Layer.params.fget(self), sub)
         for layer in self._unique_layers():
             if getattr(layer, which):
                 setattr(layer, which, state_lib.get_path(tree, layer.path))

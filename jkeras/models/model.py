@@ -36,8 +36,8 @@ class Model(Trainer, KerasLayer):
     _weights_prefixed = False
 
     def __new__(cls, *args, **kwargs):
-        inputs = args[0] if args else kwargs.get("inputs")
-        if (cls is Model and (args or "inputs" in kwargs)) or symbolic.is_symbolic(inputs):
+        outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+        if (cls is Model and (args or "inputs" in kwargs)) or symbolic.is_symbolic(outputs):
             from .functional import Functional
             if not issubclass(cls, Functional):
                 # A subclass called as CustomModel(inputs, outputs) is a functional model
