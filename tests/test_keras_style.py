@@ -485,3 +485,31 @@ def test_bad_authoring_errors_name_the_class():
 
     with pytest.raises(ValueError, match="assigned the trainable weight 'w'"):
         Assigns()(jnp.ones(2))
+
+
+def test_an_overridden_compute_loss_is_used_by_fit(step_data):
+    x, y = step_data
+
+    class HalfLoss(jkeras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return 0.5 * super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    inputs = jkeras.Input((3,))
+    model = HalfLoss(inputs, layers.Dense(1, kernel_initializer="ones")(inputs))
+    model.compile(jkeras.optimizers.SGD(0.1), "mse")
+    loss = model.train_on_batch(x, y)
+    err = x.sum(1, keepdims=True) - y
+    assert loss == pytest.approx(0.5 * np.mean(err ** 2), rel=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0],
+                               1 - 0.1 * 0.5 * (2 * x.T @ err / len(x)), rtol=1e-5)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(
+        0.5 * np.mean((x @ model.get_weights()[0] + model.get_weights()[1] - y) ** 2), rel=1e-5)
+
+    class Metrics(jkeras.Model):
+        def compute_metrics(self, x, y, y_pred, sample_weight=None):
+            return {}
+
+    model = Metrics(inputs, layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    with pytest.raises(TypeError, match="Metrics overrides compute_metrics"):
+        model.fit(x, y, verbose=0)

@@ -283,11 +283,35 @@ class KerasTrainAPI:
         return self.stateless_call(trainable, non_trainable, x, training=False)
 
     def _custom_steps(self):
-        """The :class:`CustomSteps` of this model's overrides, or ``None`` (cached)."""
+        """The :class:`CustomSteps` of this model's overrides, or ``None`` (cached).
+
+        Overriding ``compute_loss`` (or ``compute_loss_and_updates``,
+        ``stateless_compute_loss``) alone makes ``fit``/``evaluate`` run Keras' own
+        step, which calls it.
+        """
         from .steps import Steps
         key = ("trainer", "custom")
         if key not in self._jit_cache:
-            found = [_override(self, name, getattr(base, name)) for name, base in (
-                ("train_step", Steps), ("test_step", Steps), ("predict_step", KerasTrainAPI))]
+            train, test, predict = (_override(self, name, getattr(base, name)) for name, base in (
+                ("train_step", Steps), ("test_step", Steps), ("predict_step", KerasTrainAPI)))
+            loss_hooks = [name for name in ("compute_loss", "compute_loss_and_updates",
+                                            "stateless_compute_loss")
+                          if getattr(type(self), name) is not getattr(KerasTrainAPI, name)]
+            if getattr(type(self), "compute_metrics") is not KerasTrainAPI.compute_metrics and \
+                    (train is None or test is None):
+                raise TypeError(
+                    f"{type(self).__name__} overrides compute_metrics, which jkeras' compiled "
+                    "steps cannot call (it updates metric objects in place). Override "
+                    "train_step/test_step and update the metrics with "
+                    "metric.stateless_update_state, as Keras' JAX guide does.")
+            if loss_hooks:
+                if not hasattr(self.optimizer, "stateless_apply") and train is None:
+                    raise TypeError(
+                        f"{type(self).__name__} overrides {loss_hooks[0]}, which fit runs "
+                        "through Keras' train_step; that step needs a jkeras optimizer "
+                        f"(optimizer.stateless_apply), got {self.optimizer!r}.")
+                train = train or KerasTrainAPI._keras_train_step
+                test = test or KerasTrainAPI._keras_test_step
+            found = (train, test, predict)
             self._jit_cache[key] = CustomSteps(self, *found) if any(found) else None
         return self._jit_cache[key]
