@@ -187,11 +187,11 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     >>> sorted(set(dropout(jnp.ones(100), 0.5, seed=0).tolist()))
     [0.0, 2.0]
     """
+    from .layers.regularization import dropout as dropout_with_key  # the one dropout
     inputs = jax.numpy.asarray(inputs)
-    shape = inputs.shape if noise_shape is None else tuple(
-        s if n is None else n for s, n in zip(inputs.shape, noise_shape))
-    keep = jax.random.bernoulli(draw_key(seed), 1.0 - rate, shape)
-    return jax.numpy.where(keep, inputs / (1.0 - rate), jax.numpy.zeros((), inputs.dtype))
+    if noise_shape is not None:
+        noise_shape = tuple(s if n is None else n for s, n in zip(inputs.shape, noise_shape))
+    return dropout_with_key(inputs, rate, draw_key(seed), noise_shape)
 
 
 def shuffle(x, axis=0, seed=None):

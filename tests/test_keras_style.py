@@ -513,3 +513,15 @@ def test_an_overridden_compute_loss_is_used_by_fit(step_data):
     model.compile("sgd", "mse")
     with pytest.raises(TypeError, match="Metrics overrides compute_metrics"):
         model.fit(x, y, verbose=0)
+
+
+def test_activity_regularization_layer_matches_keras(keras):
+    x = RNG.standard_normal((4, 3)).astype("float32")
+    theirs = keras.layers.ActivityRegularization(l1=0.1, l2=0.2)
+    ours = layers.ActivityRegularization(l1=0.1, l2=0.2)
+    np.testing.assert_array_equal(ours(x), x)
+    theirs(x)
+    np.testing.assert_allclose([float(v) for v in ours.losses],
+                               [float(v) for v in theirs.losses], rtol=1e-5)
+    assert float(ours.losses[0]) == pytest.approx((0.1 * np.abs(x).sum() +
+                                                   0.2 * (x ** 2).sum()) / 4, rel=1e-5)
