@@ -218,6 +218,9 @@ class KerasLayer(Layer):
         if "_own" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
                                "add_weight.")
+        unknown = set(kwargs) - {"autocast", "aggregation", "synchronization"}
+        if unknown:  # Keras' distribution hints have no meaning here; anything else is a typo
+            raise TypeError(f"{self!r}.add_weight got unexpected arguments {sorted(unknown)}.")
         if self.built and not self._in_build:
             raise ValueError(
                 f"{self!r}: add_weight was called after the layer was built (outside "
