@@ -525,3 +525,21 @@ def test_activity_regularization_layer_matches_keras(keras):
                                [float(v) for v in theirs.losses], rtol=1e-5)
     assert float(ours.losses[0]) == pytest.approx((0.1 * np.abs(x).sum() +
                                                    0.2 * (x ** 2).sum()) / 4, rel=1e-5)
+
+
+def test_mask_and_a_positional_training_argument_reach_a_keras_style_call():
+    class MaskedMean(layers.Layer):
+        def call(self, inputs, mask=None):
+            weight = mask[..., None].astype(inputs.dtype)
+            return (inputs * weight).sum(1) / weight.sum(1)
+
+    class Shift(layers.Layer):
+        def call(self, inputs, training):
+            return inputs + (1.0 if training else 0.0)
+
+    model = jkeras.Sequential([jkeras.Input((4,), dtype="int32"),
+                               layers.Embedding(5, 2, mask_zero=True), MaskedMean(), Shift()])
+    ids = np.array([[1, 2, 0, 0]])
+    expected = model.layers[0].get_weights()[0][[1, 2]].mean(0)[None]
+    np.testing.assert_allclose(model(ids), expected, rtol=1e-6)
+    np.testing.assert_allclose(model(ids, training=True), expected + 1, rtol=1e-6)

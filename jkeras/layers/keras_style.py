@@ -358,9 +358,11 @@ class KerasLayer(Layer):
                     self._in_build = False
             # One abstract pass of call(): every sublayer builds from the shapes it sees,
             # and the own weights read their values in a scope (nothing traced is kept).
-            with frame_lib.building(), training_lib.training_mode(False), \
-                    variables_lib.stateless_scope(self._own_values(self.params, self.state)):
-                jax.eval_shape(lambda a: self._call_with(a, {}, False), args)
+            if self._layers:
+                with frame_lib.building(), training_lib.training_mode(False), \
+                        variables_lib.stateless_scope(self._own_values(self.params,
+                                                                       self.state)):
+                    jax.eval_shape(lambda a: self._call_with(a, {}, False), args)
         self.input_shapes = shapes
         self.built = True
 
