@@ -138,13 +138,14 @@ class Variable:
         """
         old = self.value
         value = jnp.asarray(_value_of(value))
+        owner = "" if isinstance(self._owner, _Detached) else f"{self._owner!r}: "
         if tuple(value.shape) != tuple(old.shape):
-            raise ValueError(f"Variable {self.path!r}: cannot assign a value of shape "
+            raise ValueError(f"{owner}Variable {self.path!r}: cannot assign a value of shape "
                              f"{tuple(value.shape)} to a variable of shape {tuple(old.shape)}.")
         if value.dtype != old.dtype:
             if not jnp.can_cast(value.dtype, old.dtype, casting="same_kind"):
-                raise TypeError(f"Variable {self.path!r}: cannot assign a value of dtype "
-                                f"{value.dtype} to a variable of dtype {old.dtype}.")
+                raise TypeError(f"{owner}Variable {self.path!r}: cannot assign a value of "
+                                f"dtype {value.dtype} to a variable of dtype {old.dtype}.")
             value = value.astype(old.dtype)
         key = (id(self._owner), self._key)
         for values, assigned in zip(reversed(_scopes), reversed(_assigned)):

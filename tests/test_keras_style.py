@@ -139,9 +139,10 @@ def test_variable_api():
     w.assign_add(jnp.ones((3, 2)))
     w.assign_sub(0.5 * jnp.ones((3, 2)))
     np.testing.assert_array_equal(layer.params["w"], np.full((3, 2), 0.5))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError,
+                       match=r"<Linear 'linear\w*'>: Variable 'linear\w*/w'.*shape \(2, 2\)"):
         w.assign(jnp.zeros((2, 2)))
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(TypeError, match="Linear.*dtype complex64"):
         w.assign(jnp.zeros((3, 2), jnp.complex64))
     layer.trainable = False
     assert not w.trainable and layer.trainable_variables == []
