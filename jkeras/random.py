@@ -73,18 +73,14 @@ def build_key(layer):
 
 
 # -- Keras' ``keras.random``: draws keyed by the pure call that is running ----------------
-_key_scopes = []
-
-
-class _KeyScope:
-    def __init__(self, rng):
-        self.rng, self.count = rng, 0
+_key_scopes = []  # the frames of the pure calls running (see jkeras.frame.Frame)
 
 
 @contextlib.contextmanager
-def key_scope(rng):
-    """Within the block (a pure call), ``SeedGenerator`` draws derive from ``rng``."""
-    _key_scopes.append(_KeyScope(rng))
+def key_scope(frame):
+    """Within the block (a layer's pure call), ``SeedGenerator`` draws take their keys
+    from ``frame`` (its ``rng`` and draw counter, shared with the call's sublayers)."""
+    _key_scopes.append(frame)
     try:
         yield
     finally:
@@ -107,16 +103,16 @@ class SeedGenerator:
 
     def __init__(self, seed=None, **kwargs):
         self._stream = SeedStream(seed)
-        self._salt = zlib.crc32(str(self._stream._seed).encode()) & 0x7FFFFFFF
 
     def next(self, ordered=True):
         """A fresh key."""
         if not _key_scopes:
             return self._stream.next()
-        scope = _key_scopes[-1]
-        scope.count += 1
-        base = scope.rng if scope.rng is not None else jax.random.key(self._stream._seed)
-        return jax.random.fold_in(jax.random.fold_in(base, self._salt), scope.count)
+        frame = _key_scopes[-1]
+        if frame.rng is not None:
+            return frame.next_key()
+        frame._draws += 1
+        return jax.random.fold_in(jax.random.key(self._stream._seed), frame._draws)
 
 
 def draw_key(seed):
@@ -130,7 +126,7 @@ def draw_key(seed):
         return seed.next()
     if seed is None:
         if _key_scopes and _key_scopes[-1].rng is not None:
-            return SeedGenerator.next(_GLOBAL_GENERATOR)
+            return _key_scopes[-1].next_key()
         return global_stream().next()
     if isinstance(seed, (int, np.integer)):
         return jax.random.key(int(seed))
@@ -138,9 +134,6 @@ def draw_key(seed):
         return seed if jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key) else \
             jax.random.wrap_key_data(seed)
     raise TypeError(f"seed must be None, an int, a SeedGenerator or a PRNG key, got {seed!r}")
-
-
-_GLOBAL_GENERATOR = SeedGenerator(0)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):

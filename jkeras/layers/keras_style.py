@@ -411,7 +411,7 @@ class KerasLayer(Layer):
 
     def _apply(self, params, state, inputs, kwargs, training, rng):
         frame = frame_lib.Frame(self, self._paths, params, state, training, rng)
-        with frame_lib.active(frame), random_lib.key_scope(rng), \
+        with frame_lib.active(frame), random_lib.key_scope(frame), \
                 variables_lib.stateless_scope(self._own_values(params, state)) as assigned:
             out = variables_lib.unwrap(self._call_with(inputs, kwargs, training))
         _check_no_stored_tracers(self)
