@@ -397,6 +397,8 @@ def test_fit_evaluate_predict_run_the_overridden_steps(step_data):
     dense = layers.Dense(1, kernel_initializer="ones")
     model = KerasStepModel(inputs, dense(inputs))
     assert isinstance(model, KerasStepModel) and model.layers == [dense]
+    np.testing.assert_allclose(model.predict(x, verbose=0), 10 * x.sum(1, keepdims=True),
+                               rtol=1e-5)   # before compile too
     model.compile(jkeras.optimizers.SGD(0.05), loss="mse")
     history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
                         steps_per_execution=3)

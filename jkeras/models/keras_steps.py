@@ -297,14 +297,15 @@ class KerasTrainAPI:
             loss_hooks = [name for name in ("compute_loss", "compute_loss_and_updates",
                                             "stateless_compute_loss")
                           if getattr(type(self), name) is not getattr(KerasTrainAPI, name)]
+            compiled = self._compiled is not None
             if getattr(type(self), "compute_metrics") is not KerasTrainAPI.compute_metrics and \
-                    (train is None or test is None):
+                    (train is None or test is None) and compiled:
                 raise TypeError(
                     f"{type(self).__name__} overrides compute_metrics, which jkeras' compiled "
                     "steps cannot call (it updates metric objects in place). Override "
                     "train_step/test_step and update the metrics with "
                     "metric.stateless_update_state, as Keras' JAX guide does.")
-            if loss_hooks:
+            if loss_hooks and compiled:
                 if not hasattr(self.optimizer, "stateless_apply") and train is None:
                     raise TypeError(
                         f"{type(self).__name__} overrides {loss_hooks[0]}, which fit runs "

@@ -200,7 +200,7 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
     def _make_predict(self, guard):
-        custom = self._custom_steps() if self._compiled is not None else None
+        custom = self._custom_steps()
         if custom is not None and custom.predict is not None:
             return jax.jit(lambda params, state, x, rng: custom.predict_batch(params, state, x))
         return jax.jit(lambda params, state, x, rng: self.apply(params, state, x,
