@@ -546,3 +546,14 @@ def test_mask_and_a_positional_training_argument_reach_a_keras_style_call():
     expected = model.layers[0].get_weights()[0][[1, 2]].mean(0)[None]
     np.testing.assert_allclose(model(ids), expected, rtol=1e-6)
     np.testing.assert_allclose(model(ids, training=True), expected + 1, rtol=1e-6)
+
+
+def test_fit_validates_with_an_overridden_test_step(step_data):
+    x, y = step_data
+    inputs = jkeras.Input((3,))
+    model = KerasStepModel(inputs, layers.Dense(1, kernel_initializer="ones")(inputs))
+    model.compile(jkeras.optimizers.SGD(0.0), loss="mse")
+    history = model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), verbose=0)
+    err = np.abs(x.sum(1, keepdims=True) - y)
+    assert history.history["val_worst"] == pytest.approx(
+        [np.mean([err[i:i + 4].max() for i in range(0, 12, 4)])], rel=1e-5)

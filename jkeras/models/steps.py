@@ -127,7 +127,7 @@ class Steps(KerasTrainAPI):
                                          **self._ensure_extras()})
             if custom.train is not None and what in ("fit", "train_on_batch"):
                 custom.prepare("train", ts, batch)
-            if custom.test is not None and what in ("fit", "evaluate", "test_on_batch"):
+            if custom.test is not None and what in ("evaluate", "test_on_batch"):
                 custom.prepare("test", ts, batch)
 
     def _ensure_extras(self):

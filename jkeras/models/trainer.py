@@ -291,6 +291,8 @@ class Trainer(Steps):
                 epoch_logs = _floats(self._log_names("train"), logs)
                 self._sync_weights(run)
                 if validation is not None and _should_validate(epoch, validation_freq):
+                    if self._custom_kind("test") is not None:  # traced on first use
+                        self._prepare(*self._first_batch(validation), what="evaluate")
                     val_logs = self._evaluate_data(validation, spe, cbs)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
