@@ -1,6 +1,7 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, models, optimizers, random, regularizers, state, utils, variables)
+               metrics, models, optimizers, random, regularizers, sharding, state, utils,
+               variables)
 from .models import Model, Sequential
 from .naming import name_scope
 from .pure import pure
@@ -10,9 +11,19 @@ from .variables import Variable
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # jkeras.serve on first use: `python -m jkeras.serve` then runs it without a second copy.
+    if name == "serve":
+        import importlib
+        return importlib.import_module(".serve", __name__)
+    raise AttributeError(f"module 'jkeras' has no attribute {name!r}")
+
+
 __all__ = [
-    "Input", "KerasTensor", "Model", "Sequential", "Variable", "activations", "callbacks", "constraints",
+    "Input", "KerasTensor", "Model", "Sequential", "Variable", "activations", "callbacks",
+    "constraints",
     "datasets", "get_training", "initializers", "layers", "losses", "metrics", "models",
-    "name_scope", "optimizers", "pure", "random", "regularizers", "set_training", "state",
-    "training_mode", "utils", "variables",
+    "name_scope", "optimizers", "pure", "random", "regularizers", "serve", "set_training",
+    "sharding", "state", "training_mode", "utils", "variables",
 ]

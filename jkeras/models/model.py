@@ -69,6 +69,18 @@ class Model(Trainer, KerasLayer):
         raise ValueError(f"{self!r} has no layer {name!r}; it has "
                          f"{[layer.path for layer in self._layers]}")
 
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Keras 3's ``model.export``: a SavedModel for TF Serving at ``filepath`` (frozen in
+        inference mode), or ``format="jax_export"`` for the TF-free artifact; see
+        :mod:`jkeras.serve`.
+
+        >>> import jkeras, tempfile, os
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> path = m.export(os.path.join(tempfile.mkdtemp(), "m"), format="jax_export")
+        """
+        from .. import serve  # the export stack loads only when used
+        return serve.export(self, filepath, format=format, **kwargs)
+
     def summary(self, print_fn=print):
         """Prints each layer's path, type, output shape and parameter count, then totals.
 
