@@ -1,7 +1,7 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, models, optimizers, random, regularizers, sharding, state, utils,
-               variables)
+               metrics, mixed_precision, models, ops, optimizers, random, regularizers,
+               sharding, state, utils, variables)
 from .models import Model, Sequential
 from .naming import name_scope
 from .pure import pure
@@ -22,8 +22,8 @@ def __getattr__(name):
 
 __all__ = [
     "Input", "KerasTensor", "Model", "Sequential", "Variable", "activations", "callbacks",
-    "constraints",
-    "datasets", "get_training", "initializers", "layers", "losses", "metrics", "models",
-    "name_scope", "optimizers", "pure", "random", "regularizers", "serve", "set_training",
-    "sharding", "state", "training_mode", "utils", "variables",
+    "constraints", "datasets", "get_training", "initializers", "layers", "losses", "metrics",
+    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "random",
+    "regularizers", "serve", "set_training", "sharding", "state", "training_mode", "utils",
+    "variables",
 ]

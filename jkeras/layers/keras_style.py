@@ -269,7 +269,8 @@ class KerasLayer(Layer):
         return tree
 
     def _scatter(self, which, tree):
-        state_lib.check_like(getattr(self, which), tree, which, repr(self))
+        # All checked and converted first: a mismatch anywhere changes no layer.
+        tree = state_lib.conform(getattr(self, which), tree, which, repr(self))
         own = getattr(Layer, which).fget(self)
         if own:
             sub = state_lib.ordered_like(own, {k: tree[k] for k in own})
@@ -280,6 +281,15 @@ class KerasLayer(Layer):
         for layer in self._unique_layers():
             if getattr(layer, which):
                 setattr(layer, which, state_lib.get_path(tree, layer.path))
+
+    def _assign(self, params, state):
+        """Puts back trees made from these weights (by a compiled step): unchecked."""
+        own_p, own_s = Layer.params.fget(self), Layer.state.fget(self)
+        self._params, self._state = self._split(
+            state_lib.ordered_like(own_p, {k: params[k] for k in own_p}),
+            state_lib.ordered_like(own_s, {k: state[k] for k in own_s}))
+        for layer in self._unique_layers():
+            layer._assign(_subtree(params, layer.path), _subtree(state, layer.path))
 
     params = property(lambda self: self._gather("params"),
                       lambda self, tree: self._scatter("params", tree),
@@ -424,6 +434,13 @@ class KerasLayer(Layer):
                     "trainable=False, or update it through the optimizer.")
             new_state = {**new_state, name: value}
         return out, new_state
+
+
+def _subtree(tree, path):
+    """The subtree at ``path``, ``{}`` where the tree has none (a layer without weights)."""
+    for key in path.split("/"):
+        tree = tree.get(key, {})
+    return tree
 
 
 @functools.cache

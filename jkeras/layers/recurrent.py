@@ -173,7 +173,7 @@ class Recurrent(Layer):
         if len(states) != self.carries or not all(_fits(s, shape) for s in shapes):
             raise ValueError(f"{self!r}: {what} must be {self.carries} array(s) of shape "
                              f"{tuple(shape)} (batch, units), got shapes {shapes}")
-        return [jnp.asarray(s, self.dtype) for s in states]
+        return [jnp.asarray(s, self.compute_dtype) for s in states]
 
     def _initial_carry(self, state, x, initial_state):
         shape = (symbolic.shape_of(x)[0], self.units)
@@ -185,8 +185,8 @@ class Recurrent(Layer):
         if initial_state is not None:
             return tuple(self._check_states(initial_state, shape, "initial_state"))
         if self.stateful:
-            return tuple(state[CARRY][i] for i in range(self.carries))
-        zeros = jnp.zeros((x.shape[0], self.units), self.dtype)
+            return tuple(state[CARRY][i].astype(self.compute_dtype) for i in range(self.carries))
+        zeros = jnp.zeros((x.shape[0], self.units), self.compute_dtype)
         return (zeros,) * self.carries
 
     def _check_mask(self, mask, x):
@@ -206,15 +206,15 @@ class Recurrent(Layer):
         batch = x.shape[0]
         inputs = recurrent = None
         if self.dropout:
-            inputs = _dropout_masks(k_in, self.dropout, (n, batch, x.shape[-1]), self.dtype)
+            inputs = _dropout_masks(k_in, self.dropout, (n, batch, x.shape[-1]), x.dtype)
         if self.recurrent_dropout:
             recurrent = _dropout_masks(k_rec, self.recurrent_dropout, (n, batch, self.units),
-                                       self.dtype)
+                                       x.dtype)
         return inputs, recurrent
 
     def call(self, params, state, x, initial_state=None, *, mask=None, training=False,
              rng=None):
-        x = x.astype(self.dtype)
+        x = x.astype(self.compute_dtype)
         carry = self._initial_carry(state, x, initial_state)
         in_masks, rec_masks = self._dropout(x, training, rng)
         # The input projection does not depend on the carry: one matmul over all steps.
@@ -244,7 +244,7 @@ class Recurrent(Layer):
             if steps_mask is not None and self.zero_output_for_mask:
                 output = jnp.where(steps_mask[0 if self.go_backwards else -1], output, 0.0)
         if self.stateful:
-            state = {**state, CARRY: jnp.stack(carry)}
+            state = {**state, CARRY: jnp.stack(carry).astype(state[CARRY].dtype)}
         return ((output, *carry) if self.return_state else output), state
 
     def compute_mask(self, inputs, mask=None):

@@ -80,8 +80,8 @@ def _check_lists(owner, what, got, expected):
 class CustomSteps:
     """``fit``/``evaluate``/``predict`` over a model's Keras-form step overrides.
 
-    Each kind (``"train"``, ``"test"``) carries ``(metric values, last logs)`` as its
-    metric state, and its logs are the keys of the last logs, flattened.
+    Each kind (``"train"``, ``"test"``) carries ``{"values": metric values, "logs": last
+    logs}`` as its metric state, and its logs are the keys of the last logs, flattened.
     """
 
     def __init__(self, model, train, test, predict):
@@ -99,20 +99,20 @@ class CustomSteps:
         """Finds the step's logs (their names and zeros) by tracing it abstractly."""
         if kind in self.names:
             return
-        carry = (self.metric_values(), None)
+        carry = {"values": self.metric_values(), "logs": {}}
         if kind == "train":
             out = jax.eval_shape(lambda ts, c, b: self.train_batch(ts, c, b)[1], ts_spec,
                                  carry, batch_spec)
         else:
             out = jax.eval_shape(lambda p, s, c, b: self.test_batch(p, s, c, b), ts_spec["params"],
                                  ts_spec["state"], carry, batch_spec)
-        logs = out[1]
+        logs = out["logs"]
         self.names[kind] = list(logs)
-        self.empty[kind] = jax.device_get((self.metric_values(), {
-            k: jnp.zeros(v.shape, v.dtype) for k, v in logs.items()}))
+        self.empty[kind] = jax.device_get({"values": self.metric_values(), "logs": {
+            k: jnp.zeros(v.shape, v.dtype) for k, v in logs.items()}})
 
     def result_list(self, kind):
-        return lambda carry: [carry[1][k] for k in self.names[kind]]
+        return lambda carry: [carry["logs"][k] for k in self.names[kind]]
 
     def _lists(self, params, state):
         model = self.model
@@ -125,7 +125,7 @@ class CustomSteps:
         rng, key = jax.random.split(ts["rng"])
         tv, ntv = self._lists(ts["params"], ts["state"])
         opt_values, opt_def = jax.tree_util.tree_flatten(ts["opt_state"])
-        state = (tv, ntv, opt_values, list(carry[0]))
+        state = (tv, ntv, opt_values, list(carry["values"]))
         with random_lib.step_key(key), variables_lib.forward_losses():
             result = self.train(model, state, pack_x_y_sample_weight(*batch))
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -141,12 +141,12 @@ class CustomSteps:
         if guard and "loss" in logs:
             ok = jnp.isfinite(logs["loss"])
             new_ts = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new_ts, ts)
-        return new_ts, (variables_lib.values(new[3]), logs)
+        return new_ts, {"values": variables_lib.values(new[3]), "logs": logs}
 
     def test_batch(self, params, state, carry, batch):
         model, owner = self.model, type(self.model).__name__
         tv, ntv = self._lists(params, state)
-        values = (tv, ntv, list(carry[0]))
+        values = (tv, ntv, list(carry["values"]))
         with variables_lib.forward_losses():
             result = self.test(model, values, pack_x_y_sample_weight(*batch))
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -154,7 +154,8 @@ class CustomSteps:
                             f"{type(result).__name__}.")
         logs, new = result
         _check_lists(owner, "test_step", new, values)
-        return variables_lib.values(new[2]), _flat_logs(logs, owner, "test_step")
+        return {"values": variables_lib.values(new[2]),
+                "logs": _flat_logs(logs, owner, "test_step")}
 
     def predict_batch(self, params, state, x):
         model, owner = self.model, type(self.model).__name__

@@ -108,18 +108,17 @@ class Steps(KerasTrainAPI):
 
     def _prepare(self, x, y=None, sample_weight=None, what="fit"):
         """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""
-        x_spec = spec(x)
         distribution = self._distribution()
         if not self.built:
             with placement.using(distribution):  # weights born with their shardings
-                self._build((x_spec,))
+                self._build((spec(x),))
         if distribution is not None and what != "predict":
             distribution.check_batch(x, what)
         c = self._compiled
         if c is not None and not c.resolved and what != "predict":
             y_pred, _, added = jax.eval_shape(
                 lambda p, s, x: self.apply(p, s, x, training=False, return_losses=True),
-                self.params, self.state, x_spec)
+                self.params, self.state, spec(x))
             custom = self._custom_steps()
             c.resolve(self, None if y is None else spec(y),
                       y_pred, None if sample_weight is None else spec(sample_weight), what)
@@ -131,7 +130,7 @@ class Steps(KerasTrainAPI):
                     "self.add_loss in call(), or override train_step.")
         custom = self._custom_steps() if c is not None else None
         if custom is not None and what != "predict":
-            batch = (x_spec, None if y is None else spec(y),
+            batch = (spec(x), None if y is None else spec(y),
                      None if sample_weight is None else spec(sample_weight))
             ts = jax.eval_shape(lambda: {"params": self.params, "state": self.state,
                                          **self._ensure_extras()})
@@ -140,9 +139,11 @@ class Steps(KerasTrainAPI):
             if custom.test is not None and what in ("evaluate", "test_on_batch"):
                 custom.prepare("test", ts, batch)
 
-    def _ensure_extras(self):
-        """The stored optimizer state, step and key (made now if compile was just called)."""
-        struct = jax.tree_util.tree_structure(self.params)
+    def _ensure_extras(self, params=None):
+        """The stored optimizer state, step and key (made now if compile was just called);
+        ``params``: the model's, if already at hand."""
+        params = self.params if params is None else params
+        struct = jax.tree_util.tree_structure(params)
         if self._extras is not None and struct != self._extras_struct:
             warnings.warn(f"{self!r}: the trainable weights changed since the optimizer state "
                           "was made (a layer frozen or unfrozen?); the optimizer state starts "
@@ -150,7 +151,7 @@ class Steps(KerasTrainAPI):
                           stacklevel=3)
             self._extras = None
         if self._extras is None:
-            self._extras = {"opt_state": self.optimizer.init(self.params),
+            self._extras = {"opt_state": self.optimizer.init(params),
                             "step": jnp.zeros((), jnp.int32),
                             "rng": jax.random.key_data(random_lib.global_stream().next())}
             self._extras_struct = struct
@@ -175,6 +176,11 @@ class Steps(KerasTrainAPI):
             ts = distribution.distribute_train_state(ts)
         return copy_tree(ts)
 
+    def _iterations(self):
+        """The completed steps (read now: the next step may donate the counter)."""
+        ts = self._live.ts if self._live is not None else self._extras
+        return np.int64(0 if ts is None else int(ts["step"]))
+
     def set_train_state(self, train_state):
         """Puts a train state (from ``get_train_state`` or a loop over it) back; copies it.
 
@@ -197,8 +203,8 @@ class Steps(KerasTrainAPI):
             raise ValueError("set_train_state: opt_state does not match the compiled "
                              f"optimizer's state structure {expected}.")
         # Checked before anything changes: a mismatch leaves the model as it was.
-        state_lib.check_like(self.params, ts["params"], "params", repr(self))
-        state_lib.check_like(self.state, ts["state"], "state", repr(self))
+        ts["params"] = state_lib.conform(self.params, ts["params"], "params", repr(self))
+        ts["state"] = state_lib.conform(self.state, ts["state"], "state", repr(self))
         ts = copy_tree(ts)
         if self._live is not None:
             self._live.ts = ts
@@ -208,7 +214,9 @@ class Steps(KerasTrainAPI):
         self._extras_struct = jax.tree_util.tree_structure(self.params)
 
     def _write_weights(self, params, state):
-        self.params, self.state = params, state  # the setters keep each layer's key order
+        # Trees from the model's own steps, or checked already: written without checks,
+        # in each layer's key order.
+        self._assign(params, state)
 
     # -- the learning rate, for callbacks --------------------------------------------------
     def _opt_state(self):
@@ -278,14 +286,17 @@ class Steps(KerasTrainAPI):
         if self.uses_rng:
             rng, key = jax.random.split(rng)
 
+        scale = getattr(self.optimizer, "scale_loss", None)  # a LossScaleOptimizer's
+
         def loss_fn(params):
             y_pred, new_state, added = self.apply(params, ts["state"], x, training=True,
                                                   rng=key, return_losses=True)
             total, parts = c.loss(y, y_pred, sample_weight)
             total = total + self.regularization_loss(params) + sum(map(jnp.sum, added))
-            return total, (y_pred, new_state, parts)
+            scaled = total if scale is None else scale(total, ts["opt_state"])
+            return scaled, (total, y_pred, new_state, parts)
 
-        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(
+        (_, (total, y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(ts["params"])
         # Under jkeras.sharding.replicated_step (pmap), every replica takes the mean step.
         grads, new_state = placement.cross_replica_mean((grads, new_state))
