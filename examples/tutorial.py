@@ -1,7 +1,8 @@
-"""The tutorial "Keras as a simplified interface to TensorFlow", parts I and II, in jkeras.
+"""The tutorial "Keras as a simplified interface to TensorFlow", parts I to IV, in jkeras.
 
 Runs on the embedded digits data (scikit-learn's 8x8 digits), or on MNIST when its
 files are in jkeras' dataset cache. Each step prints what the tutorial's step shows.
+On a machine with a single CPU device, part III runs on 8 simulated CPU devices.
 
     python examples/tutorial.py [--dataset digits|mnist] [--epochs N]
 """
@@ -9,6 +10,11 @@ import argparse
 import os
 import tempfile
 import time
+
+if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    # Part III's replicas need several devices; on a CPU-only machine XLA simulates them.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_force_host_platform_device_count=8").strip()
 
 import jax
 import jax.numpy as jnp
@@ -188,10 +194,55 @@ def main():
     print(f"Model(inp, Dense(Dense(model(inp)))): {len(bigger.weights)} weights, "
           f"of which {len(model.weights)} are the reused model's: {model.path}/...")
 
+    print("\n== III. Replicas on several devices that share weights ==")
+    devices = jax.devices()[:2]
+    preds = jkeras.sharding.replicas(model, test_data[0], devices, merge="concat")
+    acc_replicas = float(jnp.mean(accuracy(test_data[1], preds)))
+    print(f"one model, replicas on {[str(d) for d in devices]}, each on half the test "
+          f"images, outputs concatenated: test accuracy {acc_replicas:.4f} (same weights: "
+          f"{acc_replicas == acc_seq})")
+
+    print("\n== III. Distributed (data-parallel) training ==")
+    dp = jkeras.Sequential([layers.Dense(128, activation="relu", input_dim=features),
+                            layers.Dense(10, activation="softmax")])
+    dist = jkeras.sharding.DataParallel()
+    dp.compile(optimizer=jkeras.optimizers.SGD(0.5), loss="categorical_crossentropy",
+               metrics=["accuracy"], distribution=dist)
+    batch = 8 * len(jax.devices())
+    dp.fit(*train_data, batch_size=batch, epochs=epochs, verbose=0)
+    _, acc_dp = dp.evaluate(*test_data, batch_size=batch, verbose=0)
+    kernel = dp.layers[0].params["kernel"]
+    print(f"DataParallel over {len(jax.devices())} devices (batch {batch} split on 'data', "
+          f"weights replicated: {kernel.sharding.is_fully_replicated}): test accuracy "
+          f"{acc_dp:.4f}")
+
+    print("\n== IV. Exporting the model, frozen in inference mode ==")
+    export_base = tempfile.mkdtemp()
+    with jkeras.training_mode(True):  # the export is frozen whatever the default says
+        artifact = os.path.join(export_base, "jax", "1")
+        jkeras.serve.save(keras_model, artifact)
+    served = jkeras.serve.load(artifact)
+    gap = float(np.abs(served(test_data[0]) - keras_model.predict(test_data[0], verbose=0)).max())
+    print(f"TF-free artifact (StableHLO + weights) at {artifact}: max difference to predict "
+          f"{gap:.2e}; serve it with `python -m jkeras.serve --model_base_path "
+          f"{os.path.dirname(artifact)} --model_name digits`")
+    try:
+        version_dir = jkeras.serve.export_saved_model(keras_model, os.path.join(export_base, "tf"))
+    except ImportError as err:
+        print(f"SavedModel for TensorFlow Serving skipped: {err}")
+    else:
+        import tensorflow as tf
+        serving = tf.saved_model.load(version_dir).signatures["serving_default"]
+        (name,) = serving.structured_input_signature[1]
+        out = next(iter(serving(**{name: tf.constant(test_data[0])}).values())).numpy()
+        acc_tf = float(jnp.mean(accuracy(test_data[1], out)))
+        print(f"SavedModel for TF Serving at {version_dir}: reloaded with TensorFlow, test "
+              f"accuracy {acc_tf:.4f} (fit's model: {acc_fit:.4f})")
+
     total = time.perf_counter() - t0
     print(f"\nTest accuracy (MLP 128-128-10, optax SGD 0.5): {acc_plain:.4f}; compile/fit "
           f"with jkeras SGD 0.5: {acc_fit:.4f}; with dropout {acc_dropout:.4f}; reloaded "
-          f"Sequential {acc_seq:.4f}. Total time {total:.1f}s.")
+          f"Sequential {acc_seq:.4f}; data parallel {acc_dp:.4f}. Total time {total:.1f}s.")
     target = 0.97 if dataset == "mnist" else 0.95
     if min(acc_plain, acc_fit) < target:
         raise SystemExit(f"test accuracy {min(acc_plain, acc_fit):.4f} is below the target "
