@@ -6,6 +6,7 @@ from .base import InputSpec, Layer, Weight
 from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D,
                             Conv3DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
 from .core import Activation, Dense, Embedding, Identity, Lambda, Rescaling
 from .einsum_dense import EinsumDense
 from .masking import Masking
@@ -38,7 +39,7 @@ __all__ = [
     "Attention", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional",
     "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
-    "Conv3DTranspose", "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D",
+    "Conv3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell", "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D",
     "Cropping2D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dot", "Dropout", "ELU",
     "EinsumDense", "Embedding", "Flatten", "GRU", "GRUCell", "GaussianDropout", "GaussianNoise",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",

@@ -260,7 +260,7 @@ class CellLayer(RNN):
     def __init__(self, config):
         self._config = config
         config = dict(config)
-        rnn_args = {k: config.pop(k) for k in _RNN_ARGS}
+        rnn_args = {k: config.pop(k) for k in _RNN_ARGS if k in config}
         layer_args = {k: config.pop(k) for k in _LAYER_ARGS if k in config}
         use_cudnn = config.pop("use_cudnn", "auto")
         cell = self.cell_class(**config, dtype=layer_args.get("dtype", "float32"),

@@ -473,6 +473,8 @@ class RNN(Layer):
                 new = jax.tree_util.tree_map(lambda n, c: jnp.where(keep(n), n, c), new,
                                              carry[0])
                 held = jnp.zeros_like(out) if self.zero_output_for_mask else _held(carry[0])
+                if held.shape != out.shape:  # Keras fails here; the previous output is kept
+                    held = carry[2]
                 out = jnp.where(keep(out), out, held)
             carry = (new, cell_state) if fused else (new, cell_state, out)
             return carry, (out if self.return_sequences else None)
