@@ -190,11 +190,11 @@ class StackedRNNCells(Layer):
                 params[cell.name] = p
             if s:
                 state[cell.name] = s
-            # The next cell's input is this one's output.
-            x = jax.ShapeDtypeStruct(input_shape, self.dtype)
-            out = jax.eval_shape(lambda x: cell.call(
-                p, s, x, initial_states(cell, input_shape[0], self.dtype))[0][0], x)
-            input_shape = out.shape
+            # The next cell's input is this one's output (its shape, for a batch of one).
+            x = jax.ShapeDtypeStruct((1, *input_shape[1:]), self.dtype)
+            out = jax.eval_shape(lambda x, p=p, s=s, cell=cell: cell.call(
+                p, s, x, initial_states(cell, 1, self.dtype))[0][0], x)
+            input_shape = (input_shape[0], *out.shape[1:])
         self._step_shapes = shapes
         return params, state
 
