@@ -2,7 +2,8 @@
 
 The variance-scaling family is ``jax.nn.initializers``', which uses Keras' fan
 conventions (fan_in on axis -2, fan_out on axis -1, the receptive field folded in);
-:func:`with_fans` moves the fans to other axes, as Keras does for einsum kernels.
+:func:`with_fans` moves the fans to other axes, as Keras does for einsum kernels. On 1-D
+and scalar shapes, which JAX refuses, the fans are Keras': both the size (1 for a scalar).
 """
 import jax
 import jax.numpy as jnp
@@ -73,7 +74,33 @@ _VARIANCE_SCALING = {
     "lecun_normal": (1.0, "fan_in", "truncated_normal"),
 }
 
-ALL = {name: jinit.variance_scaling(*args) for name, args in _VARIANCE_SCALING.items()}
+
+
+def variance_scaling(scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    """Draws of variance ``scale / fan`` (``fan_in``, ``fan_out`` or their mean,
+    ``fan_avg``), with Keras' fans on every shape: ``(*receptive_field, in, out)`` for
+    rank >= 2, the size for a vector, 1 for a scalar. ``distribution`` is
+    ``"truncated_normal"``, ``"normal"`` or ``"uniform"``.
+
+    >>> import jax
+    >>> init = variance_scaling(2.0, "fan_in", "uniform")
+    >>> bool(abs(init(jax.random.key(0), (50,))).max() <= (3 * 2.0 / 50) ** 0.5)
+    True
+    """
+    matrix = jinit.variance_scaling(scale, mode, distribution)
+    # For a (1, n) draw every mode's fan is read as n by "fan_out": Keras' fans of (n,).
+    vector = jinit.variance_scaling(scale, "fan_out", distribution)
+
+    def init(key, shape, dtype=jnp.float32):
+        shape = tuple(shape)
+        if len(shape) >= 2:
+            return matrix(key, shape, dtype)
+        return vector(key, (1, shape[0] if shape else 1), dtype).reshape(shape)
+
+    return init
+
+
+ALL = {name: variance_scaling(*args) for name, args in _VARIANCE_SCALING.items()}
 ALL.update({
     "orthogonal": jinit.orthogonal(), "zeros": jinit.zeros, "ones": jinit.ones,
     "random_normal": random_normal(), "random_uniform": random_uniform(),
