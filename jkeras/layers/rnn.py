@@ -306,8 +306,9 @@ class RNN(Layer):
         """The constructor's arguments (the cell as an object).
 
         >>> from jkeras.layers import GRUCell
-        >>> sorted(RNN(GRUCell(2), name="r").get_config())[:3]
-        ['cell', 'go_backwards', 'name']
+        >>> rnn = RNN(GRUCell(2), return_sequences=True)
+        >>> type(rnn)(**rnn.get_config()).return_sequences
+        True
         """
         return dict(cell=self.cell, return_sequences=self.return_sequences,
                     return_state=self.return_state, go_backwards=self.go_backwards,
