@@ -68,8 +68,8 @@ class RNNCell(Layer):
 
     A subclass sets ``gates`` (the kernels hold ``gates`` blocks of columns) and writes:
 
-    * ``masks(step_shape, training, rng) -> (input_masks, recurrent_masks)``, drawn once
-      per sequence (``None`` when there is no dropout);
+    * ``masks(step_shape, state_shape, training, rng) -> (input_masks, recurrent_masks)``,
+      drawn once per sequence (``None`` when there is no dropout);
     * ``project(params, x, input_masks)``: the input's part of the gates, for inputs with
       any number of leading axes (time, batch);
     * ``step(params, recurrent_masks, states, projected) -> (output, new_states)``.
