@@ -307,8 +307,8 @@ def test_bad_cells_and_inputs():
 
 # -- ConvLSTM --------------------------------------------------------------------------------
 CONV = [
-    ("ConvLSTM1D", (2, 4, 9, 3), {"return_sequences": True}),
-    ("ConvLSTM2D", (2, 4, 7, 6, 3), {"strides": 2, "return_state": True,
+    ("ConvLSTM1D", (2, 3, 7, 2), {"return_sequences": True}),
+    ("ConvLSTM2D", (2, 3, 6, 5, 2), {"strides": 2, "return_state": True,
                                      "go_backwards": True, "unit_forget_bias": False}),
     ("ConvLSTM2D", (2, 3, 3, 7, 6), {"data_format": "channels_first", "dilation_rate": 2,
                                      "padding": "same", "return_sequences": True}),
