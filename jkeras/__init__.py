@@ -1,6 +1,6 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, models, optimizers, regularizers, state, utils)
+               metrics, models, optimizers, regularizers, sharding, state, utils)
 from .models import Model, Sequential
 from .naming import name_scope
 from .pure import pure
@@ -12,6 +12,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "constraints",
     "datasets", "get_training", "initializers", "layers", "losses", "metrics", "models",
-    "name_scope", "optimizers", "pure", "regularizers", "set_training", "state",
+    "name_scope", "optimizers", "pure", "regularizers", "set_training", "sharding", "state",
     "training_mode", "utils",
 ]

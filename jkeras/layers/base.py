@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import frame as frame_lib
-from .. import naming
+from .. import naming, placement
 from .. import random as random_lib
 from .. import state as state_lib
 from .. import symbolic
@@ -352,7 +352,7 @@ class Layer:
         shapes = jax.tree_util.tree_map(symbolic.shape_of, args)
         self._check_inputs(shapes)
         with jax.ensure_compile_time_eval():
-            params, state = self.build(random_lib.build_key(self), *shapes)
+            params, state = placement.build_weights(self, random_lib.build_key(self), shapes)
         self._params, self._state = dict(params), dict(state)
         self.input_shapes = shapes
         self.built = True
@@ -374,7 +374,8 @@ class Layer:
 
     def _fresh(self, rng):
         with jax.ensure_compile_time_eval():
-            params, state = self.build(random_lib.path_key(rng, self.path), *self.input_shapes)
+            params, state = placement.build_weights(self, random_lib.path_key(rng, self.path),
+                                                    self.input_shapes)
         if self._trainable:
             return dict(params), dict(state)
         return {}, {**params, **state}

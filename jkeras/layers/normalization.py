@@ -55,6 +55,10 @@ class BatchNormalization(Layer):
     Training-mode calls update ``moving_mean``/``moving_variance`` (the layer's state) by
     ``moving = moving * momentum + batch_stat * (1 - momentum)``, with Keras' defaults.
     A frozen layer (``trainable = False``) always runs in inference mode, as in Keras.
+    ``synchronized=True`` takes the batch statistics over every replica: inside
+    ``jax.pmap``/``jax.shard_map`` with the axis ``axis_name`` bound, they are
+    ``lax.pmean``-ed over it (elsewhere the layer sees the whole batch anyway, and is
+    plain BatchNormalization).
 
     >>> import jax.numpy as jnp
     >>> bn = BatchNormalization()
@@ -67,9 +71,10 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, **kwargs):
+                 gamma_constraint=None, synchronized=False, axis_name="data", **kwargs):
         super().__init__(**kwargs)
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.synchronized, self.axis_name = bool(synchronized), axis_name
         self.center, self.scale = center, scale
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
@@ -91,8 +96,7 @@ class BatchNormalization(Layer):
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
         dtype, x = x.dtype, _upcast(x)
         if training and self.trainable:
-            mean = jnp.mean(x, axis=reduce)
-            var = jnp.var(x, axis=reduce)
+            mean, var = self._moments(x, reduce)
             m = self.momentum
             state = {"moving_mean": state["moving_mean"] * m + mean * (1 - m),
                      "moving_variance": state["moving_variance"] * m + var * (1 - m)}
@@ -105,6 +109,24 @@ class BatchNormalization(Layer):
         if self.center:
             y = y + params["beta"].reshape(bshape)
         return y.astype(dtype), state
+
+
+    def _moments(self, x, reduce):
+        if not (self.synchronized and _is_bound(self.axis_name)):
+            return jnp.mean(x, axis=reduce), jnp.var(x, axis=reduce)
+        # Equal shards: the mean of the replicas' means is the whole batch's mean.
+        mean = jax.lax.pmean(jnp.mean(x, axis=reduce), self.axis_name)
+        centred = x - jnp.expand_dims(mean, reduce)
+        return mean, jax.lax.pmean(jnp.mean(centred * centred, axis=reduce), self.axis_name)
+
+
+def _is_bound(axis_name):
+    """Whether a mapped axis of this name is bound here (inside pmap/shard_map)."""
+    try:
+        jax.lax.axis_index(axis_name)
+    except NameError:
+        return False
+    return True
 
 
 class LayerNormalization(Layer):

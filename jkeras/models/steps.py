@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import placement
 from .. import random as random_lib
 from .. import state as state_lib
 
@@ -84,6 +85,7 @@ class Steps:
     _extras = None       # {"opt_state", "step", "rng"} while no fit runs
     _extras_struct = None
     _live = None         # the running fit's state (see Trainer.fit)
+    _compiled_distribution = None  # compile(distribution=...)
     optimizer = None
 
     # -- the train state -------------------------------------------------------------------
@@ -99,11 +101,19 @@ class Steps:
             raise ValueError(f"{self!r} is not built, so it has no weights for {what}: call it "
                              "on data, build(input_shape) it, or fit it first.")
 
+    def _distribution(self):
+        """The distribution given to ``compile``, else the active one (or ``None``)."""
+        return self._compiled_distribution or placement.current()
+
     def _prepare(self, x, y=None, sample_weight=None, what="fit"):
         """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""
         x_spec = spec(x)
+        distribution = self._distribution()
         if not self.built:
-            self._build((x_spec,))
+            with placement.using(distribution):  # weights born with their shardings
+                self._build((x_spec,))
+        if distribution is not None and what != "predict":
+            distribution.check_batch(x, what)
         c = self._compiled
         if c is not None and not c.resolved and what != "predict":
             y_pred = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, training=False)[0],
@@ -140,7 +150,11 @@ class Steps:
         if self._live is not None:
             return copy_tree(self._live.ts)
         self._require_state("get_train_state")
-        return copy_tree({"params": self.params, "state": self.state, **self._ensure_extras()})
+        ts = {"params": self.params, "state": self.state, **self._ensure_extras()}
+        distribution = self._distribution()
+        if distribution is not None:  # placed on the mesh, ready for a jitted train_step
+            ts = distribution.distribute_train_state(ts)
+        return copy_tree(ts)
 
     def set_train_state(self, train_state):
         """Puts a train state (from ``get_train_state`` or a loop over it) back; copies it.
@@ -249,6 +263,8 @@ class Steps:
 
         (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(ts["params"])
+        # Under jkeras.sharding.replicated_step (pmap), every replica takes the mean step.
+        grads, new_state = placement.cross_replica_mean((grads, new_state))
         params, opt_state = self._apply_gradients(grads, ts["opt_state"], ts["params"])
         new_ts = {"params": self.apply_constraints(params), "state": new_state,
                   "opt_state": opt_state, "step": ts["step"] + 1, "rng": rng}

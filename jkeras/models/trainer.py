@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import callbacks as callbacks_lib
+from .. import placement
 from . import data as data_lib
 from .compiled import Compiled
 from .steps import Steps, copy_tree as _copy
@@ -96,7 +97,7 @@ class Trainer(Steps):
 
     # -- compile ---------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                steps_per_execution=1):
+                steps_per_execution=1, distribution=None):
         """Sets the optimizer, loss(es) and metrics; the optimizer state starts afresh.
 
         ``optimizer``: a name (``"adam"``), a jkeras optimizer or any optax
@@ -106,13 +107,17 @@ class Trainer(Steps):
         functions, as a list for every output, a list of lists or a dict per output;
         ``"accuracy"``/``"acc"`` pick the accuracy that fits the loss. ``loss_weights``
         scale each output's loss. ``steps_per_execution`` is ``fit``'s default.
+        ``distribution`` (a ``jkeras.sharding`` ``DataParallel`` or ``ModelParallel``)
+        runs training and inference over its device mesh.
 
         >>> import jkeras, optax
         >>> model = jkeras.Sequential([jkeras.layers.Dense(10, activation="softmax")])
         >>> model.compile(optax.adam(1e-3), "sparse_categorical_crossentropy",
         ...               metrics=["accuracy"])
         """
+        placement.check(distribution, "compile")
         self._compiled = Compiled(optimizer, loss, metrics, loss_weights, steps_per_execution)
+        self._compiled_distribution = distribution
         self.optimizer = self._compiled.optimizer
         self._extras = self._extras_struct = None
         self._metric_init = None
@@ -142,10 +147,14 @@ class Trainer(Steps):
 
     # -- compiled calls --------------------------------------------------------------------
     def _compiled_fn(self, kind, guard=False):
-        key = ("trainer", kind, guard)
+        distribution = self._distribution()
+        key = ("trainer", kind, guard) + ((distribution,) if distribution else ())
         fn = self._jit_cache.get(key)
         if fn is None:
-            fn = self._jit_cache[key] = getattr(self, f"_make_{kind}")(guard)
+            fn = getattr(self, f"_make_{kind}")(guard)
+            if distribution is not None:  # places weights and batches on its mesh
+                fn = distribution.wrap_step(kind, fn)
+            self._jit_cache[key] = fn
         return fn
 
     def _make_train_resident(self, guard):
@@ -357,7 +366,8 @@ class Trainer(Steps):
         begin = cbs.wants("on_train_batch_begin")
         end = cbs.wants("on_train_batch_end")
         names = self._compiled.log_names
-        if isinstance(train, data_lib.ArrayData) and train.resident:
+        if isinstance(train, data_lib.ArrayData) and train.resident and \
+                self._distribution() is None:  # a distribution shards each batch instead
             calls = self._resident_calls(run, train, shuffle, spe)
         else:
             batches = (train.host_batches(train.order() if shuffle else None)
