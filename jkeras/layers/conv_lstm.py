@@ -173,8 +173,8 @@ class ConvLSTM1D(ConvLSTM):
     """A convolutional LSTM over sequences of 1-D inputs: (batch, time, steps, channels).
 
     >>> import jax.numpy as jnp
-    >>> ConvLSTM1D(4, 3)(jnp.ones((2, 5, 10, 3))).shape
-    (2, 8, 4)
+    >>> ConvLSTM1D(4, 3)(jnp.ones((1, 2, 6, 1))).shape
+    (1, 4, 4)
     """
 
     conv_rank, input_ndim = 1, 4
@@ -184,8 +184,8 @@ class ConvLSTM2D(ConvLSTM):
     """A convolutional LSTM over sequences of images: (batch, time, rows, cols, channels).
 
     >>> import jax.numpy as jnp
-    >>> ConvLSTM2D(4, 3, padding="same", return_sequences=True)(jnp.ones((2, 5, 8, 8, 3))).shape
-    (2, 5, 8, 8, 4)
+    >>> ConvLSTM2D(4, 3, padding="same", return_sequences=True)(jnp.ones((1, 2, 4, 4, 1))).shape
+    (1, 2, 4, 4, 4)
     """
 
     conv_rank, input_ndim = 2, 5
@@ -195,8 +195,8 @@ class ConvLSTM3D(ConvLSTM):
     """A convolutional LSTM over sequences of volumes: (batch, time, d1, d2, d3, channels).
 
     >>> import jax.numpy as jnp
-    >>> ConvLSTM3D(2, 3)(jnp.ones((1, 3, 5, 5, 5, 2))).shape
-    (1, 3, 3, 3, 2)
+    >>> ConvLSTM3D(2, 3)(jnp.ones((1, 2, 4, 4, 4, 1))).shape
+    (1, 2, 2, 2, 2)
     """
 
     conv_rank, input_ndim = 3, 6
