@@ -9,9 +9,18 @@ from .training import get_training, set_training, training_mode
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # jkeras.serve on first use: `python -m jkeras.serve` then runs it without a second copy.
+    if name == "serve":
+        import importlib
+        return importlib.import_module(".serve", __name__)
+    raise AttributeError(f"module 'jkeras' has no attribute {name!r}")
+
+
 __all__ = [
     "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "constraints",
     "datasets", "get_training", "initializers", "layers", "losses", "metrics", "models",
-    "name_scope", "optimizers", "pure", "regularizers", "set_training", "sharding", "state",
-    "training_mode", "utils",
+    "name_scope", "optimizers", "pure", "regularizers", "serve", "set_training", "sharding",
+    "state", "training_mode", "utils",
 ]

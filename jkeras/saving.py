@@ -15,8 +15,21 @@ def save_weights(layer, filepath):
     >>> save_weights(d, path); load_weights(d, path)
     """
     layer._require_built("save_weights")
+    write_arrays(filepath, {w.path: w.numpy() for w in layer.weights})
+
+
+def write_arrays(filepath, arrays):
+    """Writes ``{name: array}`` to ``filepath`` as an ``.npz`` (no pickle), replacing it
+    atomically: a reader sees the old file or the new one, never half of one.
+
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+    >>> write_arrays(path, {"dense/kernel": np.ones((2, 2))})
+    >>> sorted(np.load(path).files)
+    ['dense/kernel']
+    """
     buffer = io.BytesIO()
-    np.savez(buffer, **{w.path: w.numpy() for w in layer.weights})
+    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
     folder = os.path.dirname(os.path.abspath(filepath))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
     try:

@@ -236,6 +236,18 @@ class Model(Trainer, Layer):
             out = self._call_with(inputs, kwargs, training)
         return out, frame.state
 
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Keras 3's ``model.export``: a SavedModel for TF Serving at ``filepath`` (frozen in
+        inference mode), or ``format="jax_export"`` for the TF-free artifact; see
+        :mod:`jkeras.serve`.
+
+        >>> import jkeras, tempfile, os
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> path = m.export(os.path.join(tempfile.mkdtemp(), "m"), format="jax_export")
+        """
+        from .. import serve  # the export stack loads only when used
+        return serve.export(self, filepath, format=format, **kwargs)
+
     def summary(self, print_fn=print):
         """Prints each layer's path, type, output shape and parameter count, then totals.
 
