@@ -1,9 +1,14 @@
-"""jkeras against hand-written JAX: the tutorial MLP's training step and eager call.
+"""jkeras against hand-written JAX: the tutorial MLP's training step, ``train_on_batch``
+and eager call.
 
 Interleaved in one run: blocks of steps alternate between the two implementations
 (the order turns round each round); the table reports the median time per step of each,
 the median of the per-round ratios, and whether XLA compiled the two training steps to the
 same program (instructions compared without names and metadata).
+
+``train_on_batch`` returns the loss as a Python float, so it waits for each step: its
+reference is the model's own ``train_step`` jitted with the train state donated, its loss
+read back with ``float`` after each step; the ratio is the per-call host overhead.
 
     python benchmarks/train_step.py [--rounds 30] [--steps 50]
 """
@@ -147,6 +152,34 @@ def bench_eager(rounds, calls):
     return time_blocks({"jkeras": runner(model), "hand": runner(by_hand)}, rounds), "-"
 
 
+def bench_train_on_batch(rounds, calls):
+    model = mlp(False)
+    model.compile(jkeras.optimizers.SGD(0.5), "categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 784), np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 50)]
+    step = jax.jit(model.train_step, donate_argnums=0)
+    carry = [model.get_train_state()]
+
+    def raw():
+        ts = carry[0]
+        start = time.perf_counter()
+        for _ in range(calls):
+            ts, logs = step(ts, x, y)
+            float(logs["loss"])
+        carry[0] = ts
+        return (time.perf_counter() - start) / calls
+
+    def on_batch():
+        start = time.perf_counter()
+        for _ in range(calls):
+            model.train_on_batch(x, y)
+        return (time.perf_counter() - start) / calls
+
+    raw(), on_batch()  # compile
+    return time_blocks({"jkeras": on_batch, "hand": raw}, rounds), "-"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -159,6 +192,9 @@ def main():
             what = "train step, Dropout+BatchNorm" if with_bn else "train step"
             rows.append((f"{what}, batch {batch}", "jit(model.apply)+optax", "hand-written JAX",
                          times, same, target))
+    times, same = bench_train_on_batch(args.rounds, args.steps)
+    rows.append(("train_on_batch, batch 50", "model.train_on_batch",
+                 "jit(train_step) + float(loss)", times, same, 1.15))
     times, same = bench_eager(args.rounds, args.steps * 4)
     rows.append(("eager model(x), batch 50", "model(x)", "jnp op by op, no jit", times, same,
                  1.3))

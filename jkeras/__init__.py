@@ -1,6 +1,7 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, models, optimizers, regularizers, sharding, state, utils)
+               metrics, mixed_precision, models, ops, optimizers, regularizers, sharding,
+               state, utils)
 from .models import Model, Sequential
 from .naming import name_scope
 from .pure import pure
@@ -20,7 +21,7 @@ def __getattr__(name):
 
 __all__ = [
     "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "constraints",
-    "datasets", "get_training", "initializers", "layers", "losses", "metrics", "models",
-    "name_scope", "optimizers", "pure", "regularizers", "serve", "set_training", "sharding",
-    "state", "training_mode", "utils",
+    "datasets", "get_training", "initializers", "layers", "losses", "metrics",
+    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "regularizers",
+    "serve", "set_training", "sharding", "state", "training_mode", "utils",
 ]

@@ -44,20 +44,47 @@ def leaky_relu(x, negative_slope=0.2):
     return jax.nn.leaky_relu(x, negative_slope)
 
 
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras' ReLU: ``x`` above ``threshold`` (else 0), clipped to ``[0, max_value]``, with
+    ``negative_slope`` times ``threshold - x`` taken off below the threshold.
+
+    >>> import jax.numpy as jnp
+    >>> relu(jnp.array([-2.0, 1.0, 8.0]), negative_slope=0.5, max_value=6.0).tolist()
+    [-1.0, 1.0, 6.0]
+    """
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return jax.nn.relu(x)
+    x = jnp.asarray(x)
+    y = jnp.where(x > threshold, x, 0) if threshold else jax.nn.relu(x)
+    if max_value is not None:
+        y = jnp.clip(y, 0, max_value)
+    if negative_slope:
+        y = y - negative_slope * jax.nn.relu(threshold - x)
+    return y
+
+
+# Keras' activation functions that are jax.nn's (or jax.numpy's) under the same name and
+# arguments: module attributes, so that ``jkeras.activations.relu6(x)`` works as in Keras.
+elu, exponential, hard_sigmoid, hard_silu, log_softmax = (
+    jax.nn.elu, jnp.exp, jax.nn.hard_sigmoid, jax.nn.hard_silu, jax.nn.log_softmax)
+mish, relu6, selu, sigmoid, silu, softplus, softsign, tanh = (
+    jax.nn.mish, jax.nn.relu6, jax.nn.selu, jax.nn.sigmoid, jax.nn.silu, jax.nn.softplus,
+    jax.nn.soft_sign, jnp.tanh)
+swish, hard_swish = silu, hard_silu
+
 ALL = {
-    "linear": linear, "relu": jax.nn.relu, "relu6": jax.nn.relu6, "sigmoid": jax.nn.sigmoid,
-    "softmax": softmax, "log_softmax": jax.nn.log_softmax, "tanh": jnp.tanh, "gelu": gelu,
-    "elu": jax.nn.elu, "selu": jax.nn.selu, "softplus": jax.nn.softplus,
-    "softsign": jax.nn.soft_sign, "swish": jax.nn.silu, "silu": jax.nn.silu,
-    "exponential": jnp.exp, "hard_sigmoid": jax.nn.hard_sigmoid, "hard_silu": jax.nn.hard_silu,
-    "hard_swish": jax.nn.hard_silu, "leaky_relu": leaky_relu, "mish": jax.nn.mish,
+    "linear": linear, "relu": relu, "relu6": relu6, "sigmoid": sigmoid,
+    "softmax": softmax, "log_softmax": log_softmax, "tanh": tanh, "gelu": gelu,
+    "elu": elu, "selu": selu, "softplus": softplus, "softsign": softsign, "swish": swish,
+    "silu": silu, "exponential": exponential, "hard_sigmoid": hard_sigmoid,
+    "hard_silu": hard_silu, "hard_swish": hard_swish, "leaky_relu": leaky_relu, "mish": mish,
 }
 
 
 def get(identifier):
     """An activation by name (``"relu"``), a callable as is; ``None`` means linear.
 
-    >>> get("relu") is jax.nn.relu
+    >>> get("relu") is relu
     True
     """
     return linear if identifier is None else lookup.resolve(identifier, ALL, "activation")

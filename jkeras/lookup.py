@@ -15,4 +15,6 @@ def resolve(identifier, table, what):
         if key in table:
             return table[key]
         raise ValueError(f"Unknown {what} {identifier!r}. Valid names: {', '.join(sorted(table))}.")
-    raise TypeError(f"Expected a {what} name or a callable, got {identifier!r}")
+    article = "an" if what[0] in "aeiou" else "a"
+    raise TypeError(f"expected {article} {what} name (a string) or a callable, got "
+                    f"{identifier!r} of type {type(identifier).__name__}.")

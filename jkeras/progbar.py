@@ -78,6 +78,16 @@ class Progbar:
             return (now - self._first[0]) / (current - self._first[1])
         return (now - self._start) / current if current else 0.0
 
+    @property
+    def live(self):
+        """Whether intermediate updates are drawn (a ``verbose=1`` bar on a terminal).
+
+        >>> import io
+        >>> Progbar(10, file=io.StringIO()).live
+        False
+        """
+        return self.verbose == 1 and self.dynamic
+
     def update(self, current, values=None, finalize=None):
         """Records progress; draws when due (or when ``finalize``, by default at target)."""
         if finalize is None:
@@ -89,7 +99,7 @@ class Progbar:
             self._first = (now, current)
         if not finalize:
             # Only a live terminal bar shows intermediate progress, and not too often.
-            if self.verbose != 1 or not self.dynamic or now - self._last_draw < self.interval:
+            if not self.live or now - self._last_draw < self.interval:
                 return
         self._last_draw = now
         line = self._line(current, values or {}, now, finalize)

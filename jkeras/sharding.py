@@ -261,6 +261,8 @@ class _Step:
     def __call__(self, *args, **kwargs):
         if self.kind == "train_host":
             return self._train(*args, **kwargs)
+        if self.kind == "train_batch":
+            return self._train_batch(*args)
         if self.kind == "test":
             states, params, state, batch = args
             params, state = self._weights(params, state)
@@ -287,6 +289,17 @@ class _Step:
                                  stacked=stacked)
         self._last, self._last_fn = ts, fn
         return (ts, metrics), logs
+
+    def _train_batch(self, weights, extras, batch):
+        # train_on_batch: the weights are the layers' (never donated), the rest the model's.
+        ts = self.dist.distribute_train_state({**weights, **extras})
+        fn = self._jitted.get("train_batch")
+        if fn is None:
+            out = (self.dist.train_state_shardings(ts), None)
+            fn = self._jitted["train_batch"] = jax.jit(self.fn, donate_argnums=1,
+                                                       out_shardings=out)
+        return fn({k: ts[k] for k in weights}, {k: ts[k] for k in extras},
+                  self.dist.distribute_batch(batch))
 
     def _weights(self, params, state):
         source, placed = self._weights_cache

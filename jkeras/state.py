@@ -4,6 +4,7 @@ A weight's *path* is its keys joined by ``/`` (``block1/mylstm/kernel``). Paths 
 what ``summary()`` prints, what weight files store and what sharding rules match.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 SEP = "/"
@@ -95,6 +96,10 @@ def check_like(expected, got, what, owner):
     >>> import jax.numpy as jnp
     >>> check_like({"k": jnp.zeros(2)}, {"k": jnp.ones(2)}, "params", "dense")
     """
+    if isinstance(expected, dict) and not isinstance(got, dict):
+        raise TypeError(f"{owner}: {what} must be a nested dict of arrays with the paths "
+                        f"{sorted(flatten(expected))} (like the layer's own `{what}`), got "
+                        f"{type(got).__name__}.")
     want, have = flatten(expected), flatten(got)
     missing = [p for p in want if p not in have]
     extra = [p for p in have if p not in want]
@@ -111,6 +116,41 @@ def check_like(expected, got, what, owner):
         if tuple(np.shape(h)) != tuple(w.shape):
             raise ValueError(f"{owner}: {what} at {path!r} has shape {tuple(np.shape(h))}, "
                              f"expected {tuple(w.shape)}.")
+
+
+def as_weight(value, dtype, where):
+    """``value`` (an array or nested lists of numbers) as an array of a weight's ``dtype``,
+    converted as ``set_weights`` does; a TypeError naming ``where`` for values that do not
+    fit (text, objects, complex numbers for a real weight).
+
+    >>> as_weight([1, 2], jnp.float32, "kernel").dtype
+    dtype('float32')
+    """
+    got = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if not (jnp.issubdtype(got, jnp.number) or jnp.issubdtype(got, jnp.bool_)):
+        raise TypeError(f"{where}: expected numbers for a weight of dtype {dtype}, got values "
+                        f"of dtype {got}.")
+    if jnp.issubdtype(got, jnp.complexfloating) and \
+            not jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"{where}: expected real numbers for a weight of dtype {dtype}, got "
+                        f"{got} (the imaginary part would be lost).")
+    return jnp.asarray(value, dtype)
+
+
+def conform(expected, got, what, owner):
+    """``got`` checked like :func:`check_like`, each leaf made an array of the dtype of
+    ``expected``'s leaf by :func:`as_weight`: what a weight setter stores.
+
+    >>> conform({"k": jnp.zeros(2)}, {"k": [1, 2]}, "params", "dense")["k"].dtype
+    dtype('float32')
+    """
+    check_like(expected, got, what, owner)
+
+    def convert(want, have, path):
+        if isinstance(want, dict):
+            return {k: convert(want[k], have[k], f"{path}{SEP}{k}" if path else k) for k in want}
+        return as_weight(have, want.dtype, f"{owner}: {what} at {path!r}")
+    return convert(expected, got, "")
 
 
 def ordered_like(reference, tree):

@@ -16,10 +16,30 @@ def _symbols():
 
 
 class Node:
-    """One layer call in a functional graph: ``outputs = layer(*args, **kwargs)``."""
+    """One layer call in a functional graph: ``outputs = layer(*args, **kwargs)``.
+
+    The layer keeps its nodes, first call first, so that ``layer.input`` and
+    ``layer.output`` name the tensors of its first call, as in Keras.
+    """
 
     def __init__(self, layer, args, kwargs, training):
         self.layer, self.args, self.kwargs, self.training = layer, args, kwargs, training
+        self.outputs = None
+        layer.__dict__.setdefault("_inbound_nodes", []).append(self)
+
+    @property
+    def inputs(self):
+        """The call's tensor arguments: the first positional one, or all of them."""
+        return self.args[0] if len(self.args) == 1 else list(self.args)
+
+
+def first_node(layer, what):
+    """The node of ``layer``'s first call on symbolic tensors, or a clear error."""
+    nodes = layer.__dict__.get("_inbound_nodes")
+    if not nodes:
+        raise ValueError(f"{layer!r} has never been called on a symbolic tensor, so it has no "
+                         f"{what}. Call it on jkeras.Input(...) (or on a layer's output) first.")
+    return nodes[0]
 
 
 class KerasTensor:

@@ -2,6 +2,8 @@
 import csv
 import os
 
+import jax
+
 from .. import progbar as progbar_lib
 from .base import Callback
 
@@ -44,7 +46,7 @@ class ProgbarLogger(Callback):
         super().__init__()
         self.verbose, self.epochs, self.target = 1, 1, None
         self.progbar, self.seen = None, 0
-        self._in_fit = False
+        self._in_fit, self._outputs, self._predicted = False, None, 0
 
     def set_params(self, params):
         super().set_params(params)
@@ -101,11 +103,22 @@ class ProgbarLogger(Callback):
 
     def on_predict_begin(self, logs=None):
         self._start()
+        self._outputs, self._predicted = None, 0
 
     def on_predict_batch_end(self, batch, logs=None):
-        self._update(batch, None)
+        # Predictions are dispatched ahead of the device, so a live bar counts the batches
+        # done: it waits for the one before this (which keeps the device busy).
+        previous, self._outputs = self._outputs, (logs or {}).get("outputs")
+        if self.progbar is None or not self.progbar.live:
+            self._update(batch, None)
+        elif previous is not None:
+            jax.block_until_ready(previous)
+            self._update(batch - 1, None)
+        self._predicted = batch + 1
 
     def on_predict_end(self, logs=None):
+        jax.block_until_ready(self._outputs)  # the last line shows the real time taken
+        self._outputs, self.seen = None, self._predicted
         self._finish(None)
 
 

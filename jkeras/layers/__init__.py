@@ -11,7 +11,8 @@ from .core import Activation, Dense, Embedding, Identity, Lambda, Rescaling
 from .einsum_dense import EinsumDense
 from .masking import Masking
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Merge, Minimum, Multiply,
-                      Subtract)
+                      Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
+                      subtract)
 from .noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D,
                     SpatialDropout2D, SpatialDropout3D)
 from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization,
@@ -55,4 +56,5 @@ __all__ = [
     "SeparableConv1D", "SeparableConv2D", "SimpleRNN", "Softmax", "SpatialDropout1D",
     "SpatialDropout2D", "SpatialDropout3D", "Subtract", "TimeDistributed", "UnitNormalization",
     "UpSampling1D", "UpSampling2D", "Weight", "Wrapper", "ZeroPadding1D", "ZeroPadding2D",
+    "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract",
 ]

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import frame as frame_lib
+from .. import mixed_precision
 from .. import naming, placement
 from .. import random as random_lib
 from .. import state as state_lib
@@ -76,14 +77,18 @@ class InputSpec:
                                  f"a new layer for inputs of another size.")
 
 
+def _is_numeric(dtype):
+    return dtype.kind in "biufc" or jnp.issubdtype(dtype, jnp.floating)  # bfloat16's kind is V
+
+
 def _as_input(layer, x):
-    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and x.dtype.kind in "biufc":
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)) and _is_numeric(x.dtype):
         return x
     try:
         array = np.asarray(x)
     except Exception as err:  # ragged lists and the like
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__}: {err}") from None
-    if array.dtype.kind not in "biufc":
+    if not _is_numeric(array.dtype):
         raise TypeError(f"{layer!r} expects numeric arrays, got {type(x).__name__} of dtype "
                         f"{array.dtype}.")
     return jnp.asarray(array)
@@ -120,19 +125,20 @@ class Layer:
     supports_masking = False  # whether an incoming mask passes through unchanged
     stateful = False       # whether inference calls change the state too (a stateful RNN)
     untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
+    autocast = True        # cast floating inputs and weights to the compute dtype (Keras')
 
-    def __init__(self, name=None, trainable=True, dtype="float32", seed=None,
+    def __init__(self, name=None, trainable=True, dtype=None, seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
         self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
         self._trainable = bool(trainable)
-        self.dtype = jnp.dtype(dtype)
+        self._dtype_policy = _policy(self, dtype)
         self._seeds = None if seed is None else random_lib.SeedStream(seed)
         self._params, self._state = {}, {}
         self.built = False
         self.input_shapes = None
         self.output_shape = None
         if input_dim is not None:
-            input_shape = (input_dim,)
+            input_shape = (positive_int(self, "input_dim", input_dim),)
         # Keras 2's way to declare a Sequential model's input on its first layer.
         self._batch_input_shape = None if input_shape is None else (batch_size, *input_shape)
         if not hasattr(self, "input_spec"):
@@ -146,6 +152,37 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.path!r}>"
+
+    # -- dtypes (jkeras.mixed_precision) ----------------------------------------------------
+    @property
+    def dtype_policy(self):
+        """The layer's ``DTypePolicy``: from ``dtype=``, else the global one at creation."""
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = _policy(self, value)
+        self._jit_cache.clear()
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's weights (Keras' alias of ``variable_dtype``)."""
+        return jnp.dtype(self._dtype_policy.variable_dtype)
+
+    @property
+    def variable_dtype(self):
+        """The dtype the layer creates and keeps its weights in."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype ``call`` computes in: floating inputs and weights are cast to it.
+
+        >>> import jkeras
+        >>> jkeras.layers.Dense(2, dtype="mixed_bfloat16").compute_dtype
+        'bfloat16'
+        """
+        return self._dtype_policy.compute_dtype
 
     # -- the pure functions subclasses write -------------------------------------------------
     def build(self, rng, *input_shapes):
@@ -201,7 +238,7 @@ class Layer:
 
     @params.setter
     def params(self, value):
-        state_lib.check_like(self.params, value, "params", repr(self))
+        value = state_lib.conform(self.params, value, "params", repr(self))
         if self._trainable:
             self._params = state_lib.ordered_like(self._params, value)
 
@@ -212,9 +249,14 @@ class Layer:
 
     @state.setter
     def state(self, value):
-        state_lib.check_like(self.state, value, "state", repr(self))
+        value = state_lib.conform(self.state, value, "state", repr(self))
         self._params, self._state = self._split(self.params,
                                                 state_lib.ordered_like(self.state, value))
+
+    def _assign(self, params, state):
+        """Puts back trees made from this layer's own (by a compiled step): unchecked."""
+        self._params, self._state = self._split(state_lib.ordered_like(self.params, params),
+                                                state_lib.ordered_like(self.state, state))
 
     def _split(self, params, state):
         """The layer's own (params, state) from the public pair (frozen params live in state)."""
@@ -283,7 +325,7 @@ class Layer:
         new = []
         for (owner, where, path), name, value in zip(leaves, names, weights):
             old = state_lib.get_path(getattr(owner, where), path)
-            value = jnp.asarray(value, dtype=old.dtype)
+            value = state_lib.as_weight(value, old.dtype, f"{self!r}.set_weights: {name!r}")
             if value.shape != old.shape:
                 raise ValueError(f"{self!r}.set_weights: {name!r} has shape {old.shape}, got "
                                  f"an array of shape {value.shape}. Nothing was changed.")
@@ -403,10 +445,20 @@ class Layer:
 
     def _apply(self, params, state, inputs, kwargs, training, rng):
         p, s = self._split(params, state)
-        out, new = self.call(p, s, *inputs, training=training, rng=rng, **kwargs)
+        compute = self.compute_dtype
+        if self.autocast:  # inside the pure function, so jit and grad see the casts
+            cast_p, inputs, kwargs = mixed_precision.autocast((p, inputs, kwargs), compute)
+        else:
+            cast_p = p
+        out, new = self.call(cast_p, s, *inputs, training=training, rng=rng, **kwargs)
+        if not self.autocast:  # such layers compute in float32 and return the compute dtype
+            out = mixed_precision.autocast(out, compute)
         return out, self._merge_state(p, new)
 
     def __call__(self, *args, training=None, **kwargs):
+        if not args or args[0] is None:
+            raise TypeError(f"{self!r} expects inputs: an array (or a list or dict of arrays) "
+                            f"as its first argument, got {'None' if args else 'nothing'}.")
         if symbolic.is_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs, training)
         frame = frame_lib.current()
@@ -474,6 +526,30 @@ class Layer:
             lambda o: symbolic.KerasTensor(symbolic.shape_of(o), o.dtype, node), out)
         return node.outputs
 
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call on ``KerasTensor``s (Keras'
+        ``layer.input``), for feature extraction.
+
+        >>> import jkeras
+        >>> x = jkeras.Input(shape=(3,)); dense = jkeras.layers.Dense(2); y = dense(x)
+        >>> dense.input is x, dense.output is y
+        (True, True)
+        """
+        return symbolic.first_node(self, "input").inputs
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call on ``KerasTensor``s."""
+        return symbolic.first_node(self, "output").outputs
+
+
+def _policy(layer, dtype):
+    try:
+        return mixed_precision.get(dtype)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{layer!r}: dtype: {err}") from None
+
 
 @functools.cache
 def _takes_mask(cls):
@@ -498,6 +574,31 @@ def positive_int(layer, arg, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{layer!r}: {arg} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def flag(layer, arg, value):
+    """``value`` if it is a bool, or a TypeError naming the layer and argument.
+
+    >>> flag("<Dense 'dense'>", "use_bias", True)
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{layer}: {arg} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def option(layer, arg, get, value):
+    """``get(value)`` (an activation, initializer, ... by name), with an error naming the
+    layer and argument.
+
+    >>> from jkeras import activations
+    >>> option("<Dense 'dense'>", "activation", activations.get, "relu").__name__
+    'relu'
+    """
+    try:
+        return get(value)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{layer}: {arg}: {err}") from None
 
 
 def fraction(layer, arg, value):

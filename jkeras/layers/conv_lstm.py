@@ -110,7 +110,7 @@ class ConvLSTMCell(RNNCell, _BaseConv):
         if self._state_shape is None:
             raise ValueError(f"{self!r} is not built yet: its states' shape depends on the "
                              "input's. Build it (or the RNN around it) first.")
-        return [jnp.zeros((batch_size, *self._state_shape), self.dtype)] * 2
+        return [jnp.zeros((batch_size, *self._state_shape), self.compute_dtype)] * 2
 
     def _conv(self, x, kernel, recurrent=False):
         """The convolution of ``x`` (any leading axes before the batch) with ``kernel``."""

@@ -4,9 +4,10 @@ import inspect
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from .base import InputSpec, Layer, positive_int
+from .base import InputSpec, Layer, flag, option, positive_int
 
 
 class Dense(Layer):
@@ -22,15 +23,20 @@ class Dense(Layer):
                  kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel_regularizer = option(self, "kernel_regularizer", regularizers.get,
+                                         kernel_regularizer)
+        self.bias_regularizer = option(self, "bias_regularizer", regularizers.get,
+                                       bias_regularizer)
+        self.kernel_constraint = option(self, "kernel_constraint", constraints.get,
+                                        kernel_constraint)
+        self.bias_constraint = option(self, "bias_constraint", constraints.get, bias_constraint)
         self.units = positive_int(self, "units", units)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.activation = option(self, "activation", activations.get, activation)
+        self.use_bias = flag(self, "use_bias", use_bias)
+        self.kernel_initializer = option(self, "kernel_initializer", initializers.get,
+                                         kernel_initializer)
+        self.bias_initializer = option(self, "bias_initializer", initializers.get,
+                                       bias_initializer)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, rng, input_shape):
@@ -85,10 +91,17 @@ class Embedding(Layer):
     With ``mask_zero=True`` index 0 is padding, and the layers after it in a model get
     the mask ``inputs != 0`` (recurrent layers then skip those steps).
 
+    An eager call checks the indices: a negative, too large or fractional one raises a
+    ValueError. Traced (under ``jax.jit``, in a model's ``apply`` or ``fit``) values cannot
+    be checked: as in Keras on JAX, an index past the end gives a row of NaN, a negative
+    one counts from the end and a float one is truncated.
+
     >>> import jax.numpy as jnp
     >>> Embedding(1000, 64)(jnp.array([[4, 20, 7]])).shape
     (1, 3, 64)
     """
+
+    autocast = False  # as Keras 3: a float32 table; rows come out in the compute dtype
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  embeddings_regularizer=None, embeddings_constraint=None, **kwargs):
@@ -108,6 +121,22 @@ class Embedding(Layer):
         """With ``mask_zero=True``, index 0 is padding: the mask is ``inputs != 0``."""
         return inputs != 0 if self.mask_zero else None
 
+    def _eager_call(self, args, kwargs, training):
+        indices = np.asarray(args[0])
+        if indices.size:
+            if not np.issubdtype(indices.dtype, np.integer):
+                bad = indices[~np.isfinite(indices) | (indices != np.round(indices))]
+                if bad.size:
+                    raise ValueError(f"{self!r} expects integer indices, got "
+                                     f"{bad.flat[0].item()!r} in an array of dtype "
+                                     f"{indices.dtype}.")
+            low, high = indices.min(), indices.max()
+            if low < 0 or high >= self.input_dim:
+                raise ValueError(f"{self!r} expects indices in [0, {self.input_dim}) (its "
+                                 f"input_dim), got values from {low.item()} to "
+                                 f"{high.item()}.")
+        return super()._eager_call(args, kwargs, training)
+
     def call(self, params, state, x, *, training=False, rng=None):
         if not jnp.issubdtype(x.dtype, jnp.integer):
             x = x.astype(jnp.int32)
@@ -115,7 +144,7 @@ class Embedding(Layer):
 
 
 class Rescaling(Layer):
-    """``x * scale + offset``, in the layer's dtype (integer inputs such as pixels included).
+    """``x * scale + offset``, in the compute dtype (integer inputs such as pixels included).
 
     ``scale`` and ``offset`` are numbers or arrays broadcastable to the input (e.g. one per
     channel, channels last).
@@ -132,8 +161,9 @@ class Rescaling(Layer):
         self.scale, self.offset = scale, offset
 
     def call(self, params, state, x, *, training=False, rng=None):
-        scale = jnp.asarray(self.scale, self.dtype)
-        return x.astype(self.dtype) * scale + jnp.asarray(self.offset, self.dtype), state
+        dtype = self.compute_dtype
+        scale = jnp.asarray(self.scale, dtype)
+        return x.astype(dtype) * scale + jnp.asarray(self.offset, dtype), state
 
 
 def _shape_like(value):

@@ -233,3 +233,86 @@ class Dot(Merge):
                                     1.0 / _EPSILON) for v, axis in ((x, a), (y, b)))
         out = jax.lax.dot_general(x, y, (((a,), (b,)), ((0,), (0,))))
         return (out[:, None] if out.ndim == 1 else out), state
+
+
+# --- Keras' functional forms: one call of a fresh merging layer -------------------------------
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> add([jnp.ones(2), jnp.ones(2)]).tolist()
+    [2.0, 2.0]
+    """
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> subtract([jnp.ones(2), jnp.ones(2)]).tolist()
+    [0.0, 0.0]
+    """
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> multiply([jnp.full(2, 2.0), jnp.full(2, 3.0)]).tolist()
+    [6.0, 6.0]
+    """
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> average([jnp.zeros(2), jnp.ones(2)]).tolist()
+    [0.5, 0.5]
+    """
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> maximum([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
+    [3.0, 4.0]
+    """
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> minimum([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
+    [1.0, 2.0]
+    """
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> concatenate([jnp.ones((2, 3)), jnp.ones((2, 1))]).shape
+    (2, 4)
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """``Dot(axes, normalize, **kwargs)(inputs)``.
+
+    >>> import jax.numpy as jnp
+    >>> dot([jnp.ones((2, 3)), jnp.ones((2, 3))]).tolist()
+    [[3.0], [3.0]]
+    """
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

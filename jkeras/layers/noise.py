@@ -20,7 +20,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _noise_dtype(layer, x):
-    return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else layer.dtype
+    return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else layer.compute_dtype
 
 
 class _SpatialDropout(Dropout):

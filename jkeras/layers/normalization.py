@@ -1,5 +1,8 @@
 """Normalization layers: ``BatchNormalization``, ``LayerNormalization``,
 ``GroupNormalization``, ``UnitNormalization``, ``RMSNormalization``."""
+import math
+import numbers
+
 import jax
 import jax.numpy as jnp
 
@@ -14,9 +17,18 @@ def _axes(layer, axis, rank):
     return tuple(sorted(a % rank for a in axes))
 
 
+def _in_range(layer, arg, value, low, high=math.inf):
+    """``value`` as a float in ``[low, high]``, or a ValueError naming the layer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not low <= value <= high:
+        bounds = f"in [{low}, {high}]" if high < math.inf else f">= {low}"
+        raise ValueError(f"{layer!r}: {arg} must be a number {bounds}, got {value!r}.")
+    return float(value)
+
+
 def _float(layer, x):
     """``x`` in a floating dtype: integer inputs (pixel values, ...) become the layer's."""
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.dtype)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(layer.compute_dtype)
 
 
 def _upcast(x):
@@ -66,6 +78,7 @@ class BatchNormalization(Layer):
     """
 
     uses_training = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -73,7 +86,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, axis_name="data", **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis = axis
+        self.momentum = _in_range(self, "momentum", momentum, 0, 1)
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         self.synchronized, self.axis_name = bool(synchronized), axis_name
         self.center, self.scale = center, scale
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
@@ -95,7 +110,8 @@ class BatchNormalization(Layer):
         # Broadcast the per-feature vectors against x.
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
         dtype, x = x.dtype, _upcast(x)
-        if training and self.trainable:
+        empty = any(x.shape[a] == 0 for a in reduce)  # no statistics: keep the moving ones
+        if training and self.trainable and not empty:
             mean, var = self._moments(x, reduce)
             m = self.momentum
             state = {"moving_mean": state["moving_mean"] * m + mean * (1 - m),
@@ -137,11 +153,14 @@ class LayerNormalization(Layer):
     (2, 3)
     """
 
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon, self.center, self.scale = axis, float(epsilon), center, scale
+        self.axis, self.center, self.scale = axis, center, scale
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
 
@@ -176,6 +195,7 @@ class GroupNormalization(Layer):
     """
 
     supports_masking = True
+    autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -189,7 +209,8 @@ class GroupNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise ValueError(f"{self!r}: axis must be one integer (the channel axis), "
                              f"got {axis!r}")
-        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.groups, self.axis = groups, axis
+        self.epsilon = _in_range(self, "epsilon", epsilon, 0)
         self.center, self.scale = center, scale
         _set_affine_options(self, beta_initializer, gamma_initializer, beta_regularizer,
                             gamma_regularizer, beta_constraint, gamma_constraint)
@@ -284,7 +305,7 @@ class RMSNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = axis, _in_range(self, "epsilon", epsilon, 0)
 
     def build(self, rng, input_shape):
         axes = _axes(self, self.axis, len(input_shape))

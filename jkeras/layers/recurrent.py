@@ -263,7 +263,7 @@ class CellLayer(RNN):
         rnn_args = {k: config.pop(k) for k in _RNN_ARGS if k in config}
         layer_args = {k: config.pop(k) for k in _LAYER_ARGS if k in config}
         use_cudnn = config.pop("use_cudnn", "auto")
-        cell = self.cell_class(**config, dtype=layer_args.get("dtype", "float32"),
+        cell = self.cell_class(**config, dtype=layer_args.get("dtype"),
                                name=naming.to_snake_case(self.cell_class.__name__))
         super().__init__(cell, **rnn_args, **layer_args)
         if use_cudnn not in ("auto", True, False):

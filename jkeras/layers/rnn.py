@@ -107,10 +107,10 @@ class RNNCell(Layer):
         n = self._mask_count()
         inputs = recurrent = None
         if self.dropout:
-            inputs = dropout_masks(k_in, self.dropout, (n, *step_shape), self.dtype)
+            inputs = dropout_masks(k_in, self.dropout, (n, *step_shape), self.compute_dtype)
         if self.recurrent_dropout:
             recurrent = dropout_masks(k_rec, self.recurrent_dropout, (n, *state_shape),
-                                      self.dtype)
+                                      self.compute_dtype)
         return inputs, recurrent
 
     def prepare(self, params, x, states, training, rng):
@@ -125,7 +125,8 @@ class RNNCell(Layer):
         >>> [s.shape for s in GRUCell(3).get_initial_state(2)]
         [(2, 3)]
         """
-        return [jnp.zeros((batch_size, size), self.dtype) for size in _as_list(self.state_size)]
+        return [jnp.zeros((batch_size, size), self.compute_dtype)
+                for size in _as_list(self.state_size)]
 
     def call(self, params, state, inputs, states, *, training=False, rng=None):
         states = _as_list(states)
@@ -179,7 +180,7 @@ class StackedRNNCells(Layer):
         >>> [[s.shape for s in states] for states in stack.get_initial_state(4)]
         [[(4, 2)], [(4, 3)]]
         """
-        return [initial_states(cell, batch_size, self.dtype) for cell in self.cells]
+        return [initial_states(cell, batch_size, self.compute_dtype) for cell in self.cells]
 
     def build(self, rng, input_shape, states_shape=None):
         params, state, shapes = {}, {}, []
@@ -314,7 +315,7 @@ class RNN(Layer):
                     return_state=self.return_state, go_backwards=self.go_backwards,
                     stateful=self.stateful, unroll=self.unroll,
                     zero_output_for_mask=self.zero_output_for_mask, name=self.name,
-                    trainable=self.trainable, dtype=self.dtype.name)
+                    trainable=self.trainable, dtype=self.dtype_policy)
 
     # -- the cell's part of the pytrees ---------------------------------------------------
     def _cell_tree(self, tree):
@@ -374,7 +375,7 @@ class RNN(Layer):
                     f"{self!r} is stateful, so it needs a fixed batch size, got input shape "
                     f"{input_shape}. Pass batch_size= to Input (or call it on an array).")
             zeros = initial_states(self.cell, input_shape[0], self.dtype)
-            state[CARRY] = _pack(jax.tree_util.tree_leaves(zeros))
+            state[CARRY] = _pack([z.astype(self.dtype) for z in jax.tree_util.tree_leaves(zeros)])
         return params, state
 
     def reset_states(self, states=None):
@@ -416,7 +417,7 @@ class RNN(Layer):
 
     def _initial(self, state, x, initial_state):
         batch = x.shape[0]
-        zeros = initial_states(self.cell, batch, self.dtype)
+        zeros = initial_states(self.cell, batch, self.compute_dtype)
         leaves, treedef = jax.tree_util.tree_flatten(zeros)
         if self.stateful:
             built = _unpack(state[CARRY])[0].shape[0]
@@ -425,8 +426,8 @@ class RNN(Layer):
                                  f"shape {symbolic.shape_of(x)}. Keep the batch size fixed.")
         if initial_state is not None:
             leaves = self._check_states(initial_state, leaves, "initial_state")
-        elif self.stateful:
-            leaves = _unpack(state[CARRY])
+        elif self.stateful:  # kept in the variable dtype, computed in the compute dtype
+            leaves = [s.astype(z.dtype) for s, z in zip(_unpack(state[CARRY]), leaves)]
         return jax.tree_util.tree_unflatten(treedef, leaves)
 
     def _check_mask(self, mask, x):
@@ -438,7 +439,7 @@ class RNN(Layer):
 
     def call(self, params, state, x, initial_state=None, *, mask=None, training=False,
              rng=None):
-        x = x.astype(self.dtype)
+        x = x.astype(self.compute_dtype)
         states = self._initial(state, x, initial_state)
         cell_params, cell_state = self._cell_tree(params), self._cell_tree(state)
         time_major = jnp.swapaxes(x, 0, 1)
@@ -501,7 +502,9 @@ class RNN(Layer):
                                    output, 0.0)
         new_state = self._with_cell_tree(state, cell_state)
         if self.stateful:
-            new_state = {**new_state, CARRY: _pack(jax.tree_util.tree_leaves(states))}
+            kept = _unpack(state[CARRY])
+            new_state = {**new_state, CARRY: _pack(
+                [s.astype(k.dtype) for s, k in zip(jax.tree_util.tree_leaves(states), kept)])}
         return ((output, *states) if self.return_state else output), new_state
 
     def compute_mask(self, inputs, mask=None):

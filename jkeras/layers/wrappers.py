@@ -64,7 +64,7 @@ class Wrapper(Layer):
 
     @state.setter
     def state(self, value):
-        state_lib.check_like(self.state, value, "state", repr(self))
+        value = state_lib.conform(self.state, value, "state", repr(self))
         self._params, self._state = self._split(self.params, value)
 
     def _split(self, params, state):

@@ -8,10 +8,12 @@ running sum of these. All are pure ``jax.numpy`` and safe under ``jit``, ``grad`
 import jax.numpy as jnp
 
 from .. import lookup
-from ..losses import (
+from ..losses.functions import (
     _check_same_shape, _class_indices, _same_rank, binary_crossentropy,
-    categorical_crossentropy, mean_absolute_error, mean_squared_error,
-    sparse_categorical_crossentropy,
+    binary_focal_crossentropy, categorical_crossentropy, categorical_hinge, hinge, huber,
+    kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error,
+    mean_squared_error, mean_squared_logarithmic_error, poisson,
+    sparse_categorical_crossentropy, squared_hinge,
 )
 
 
@@ -104,7 +106,8 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 
 # The names keras.metrics.get accepts for these functions (class names such as
-# "SparseCategoricalAccuracy" and "MAE" reach them through snake_case).
+# "SparseCategoricalAccuracy" and "MAE" reach them through snake_case). As in Keras, huber,
+# log_cosh and binary_focal_crossentropy are metric functions but not metric names.
 ALL = {
     "binary_accuracy": binary_accuracy,
     "categorical_accuracy": categorical_accuracy,
@@ -116,6 +119,12 @@ ALL = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
     "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "mape": mean_absolute_percentage_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "msle": mean_squared_logarithmic_error,
+    "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
+    "kl_divergence": kl_divergence, "poisson": poisson,
 }
 
 

@@ -3,18 +3,21 @@
 A metric object is three pure functions over a small state pytree, so ``fit`` can carry
 metric states through its jitted, scanned step like any other array. The object itself
 holds only configuration; ``update_state``/``result()``/``reset_state`` add Keras' stateful
-convenience on top, for use outside ``fit``.
+convenience on top, for use outside ``fit``. A metric written the Keras way (variables
+from ``add_variable``, ``update_state``, ``result``) gets its pure functions derived.
 """
+import contextlib
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..losses import EPSILON, _same_rank
+from ..losses.functions import EPSILON, _same_rank
 from ..naming import to_snake_case
-from .functions import (ALL, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+from .functions import (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
+from .variables import MetricVariable, unwrap
 
 
 def _divide_no_nan(a, b):
@@ -22,11 +25,11 @@ def _divide_no_nan(a, b):
     return jnp.where(b == 0, jnp.zeros((), jnp.result_type(a)), a / safe)
 
 
-def _samplewise(values, sample_weight, dtype):
+def _samplewise(values, sample_weight, dtype, reduce=jnp.mean):
     """Keras' ``reduce_to_samplewise_values``: per-sample weighted values and weights.
 
-    Values with more axes than the weights are averaged down to the weights' rank, the
-    weights are broadcast to the values, and both are averaged down to one per sample.
+    Values with more axes than the weights are averaged (``reduce``d) down to the weights'
+    rank, the weights are broadcast to the values, and both are reduced to one per sample.
     """
     values = jnp.asarray(values).astype(dtype)
     if sample_weight is not None:
@@ -34,13 +37,13 @@ def _samplewise(values, sample_weight, dtype):
         values, sample_weight = _same_rank(values, sample_weight)
         w_ndim, v_ndim = sample_weight.ndim, values.ndim
         if v_ndim > w_ndim:
-            values = jnp.mean(values, axis=tuple(range(w_ndim, v_ndim)))
+            values = reduce(values, axis=tuple(range(w_ndim, v_ndim)))
         sample_weight = jnp.broadcast_to(sample_weight, values.shape)
         values = values * sample_weight
         if w_ndim > 1:
-            sample_weight = jnp.mean(sample_weight, axis=tuple(range(1, w_ndim)))
+            sample_weight = reduce(sample_weight, axis=tuple(range(1, w_ndim)))
     if values.ndim > 1:
-        values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
     return values, sample_weight
 
 
@@ -70,6 +73,27 @@ class Metric:
     >>> m = Total()
     >>> m.update_state(None, jnp.ones(3)); float(m.result())
     3.0
+
+    A metric may also be written the Keras way: variables from ``add_variable`` in
+    ``__init__``, then ``update_state(self, y_true, y_pred, sample_weight=None)`` that
+    ``assign``s them, ``result(self)`` and optionally ``reset_state(self)``. The pure
+    functions are then derived: ``init()`` holds the variables' initial values (after
+    ``reset_state``), and ``update``/``result`` run your methods on the state passed in, so
+    such a metric works in ``compile``/``fit`` (under ``jit``) like any other.
+
+    >>> class TruePositives(Metric):
+    ...     def __init__(self, name="tp", **kwargs):
+    ...         super().__init__(name=name, **kwargs)
+    ...         self.tp = self.add_variable(shape=(), initializer="zeros", name="tp")
+    ...     def update_state(self, y_true, y_pred, sample_weight=None):
+    ...         hits = (jnp.asarray(y_true) == 1) & (jnp.asarray(y_pred) > 0.5)
+    ...         self.tp.assign(self.tp + jnp.sum(hits))
+    ...     def result(self):
+    ...         return self.tp
+    >>> m = TruePositives()
+    >>> state = m.update(m.init(), jnp.array([1, 1, 0]), jnp.array([0.9, 0.2, 0.8]))
+    >>> float(m.result(state))
+    1.0
     """
 
     direction = "down"
@@ -78,9 +102,14 @@ class Metric:
         self.name = name or to_snake_case(type(self).__name__)
         self.dtype = jnp.dtype(dtype)
         self._state = None
+        self._scope = None  # the state a Keras-style update/result is working on
+        self._metric_variables = []
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if _is_keras_style(cls):
+            _adapt_keras_style(cls)
+            return
         # Subclasses write the pure ``result(self, state)``; wrap it so that ``result()``
         # with no argument reads the stored state, as Keras' stateful metrics do.
         pure = cls.__dict__.get("result")
@@ -97,6 +126,8 @@ class Metric:
     # -- the pure functions subclasses write ----------------------------------------------
     def init(self):
         """The empty state: a pytree of arrays."""
+        if self._metric_variables:  # Keras-style variables on a plain Metric
+            return self._initial_state()
         raise NotImplementedError(f"{type(self).__name__} must define init()")
 
     def update(self, state, y_true, y_pred, sample_weight=None):
@@ -109,9 +140,63 @@ class Metric:
 
     # -- the stateful convenience ---------------------------------------------------------
     def _stored(self):
+        if self._scope is not None:
+            return self._scope
         if self._state is None:
             self._state = self.init()
         return self._state
+
+    # -- Keras-style variables (see jkeras.metrics.variables) ------------------------------
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
+                     name=None):
+        """A Keras-style state variable: one entry of the metric's state.
+
+        >>> m = Metric(); m.add_variable(shape=(3,), name="counts")
+        <MetricVariable 'counts' shape=(3,) dtype=float32>
+        """
+        taken = {v.name for v in self._metric_variables}
+        base = name or "variable"
+        name, k = base, 1
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        variable = MetricVariable(self, name, shape, dtype or self.dtype, initializer)
+        self._metric_variables.append(variable)
+        self._state = None
+        return variable
+
+    def add_weight(self, name=None, shape=(), aggregation="sum", initializer="zeros",
+                   dtype=None):
+        """``add_variable`` with Keras' ``add_weight`` argument order.
+
+        >>> Metric().add_weight("total").shape
+        ()
+        """
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
+    def _initial_state(self):
+        init = _nearest(type(self), "init")
+        state = {} if init is Metric.init else init(self)
+        if not self._metric_variables:
+            return state
+        return {**state, **{v.name: v.initial for v in self._metric_variables}}
+
+    def _put_state(self, name, value):
+        if self._scope is not None:
+            self._scope[name] = value
+        else:
+            self._state = {**self._stored(), name: value}
+
+    @contextlib.contextmanager
+    def _bound(self, state):
+        """Variables read and assign ``state`` (a copy) inside the block."""
+        if state is None:
+            yield None
+            return
+        outer, self._scope = self._scope, dict(state)
+        try:
+            yield self._scope
+        finally:
+            self._scope = outer
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Folds one batch into the stored state (jitted once per input shape).
@@ -122,11 +207,18 @@ class Metric:
         self._update_stored(y_true, y_pred, sample_weight)
 
     def _update_stored(self, *args):
+        # The nearest pure ``update``: a Keras-style subclass of, say, Mean that calls
+        # ``super().update_state(values)`` folds the values in with Mean's.
+        update = functools.partial(_nearest(type(self), "update"), self)
+        if self._scope is not None:
+            self._scope.update(update(self._scope, *args))
+            return
         jitted = self.__dict__.get("_jit_update")
         if jitted is None:
-            jitted = self._jit_update = jax.jit(self.update)
+            jitted = self._jit_update = jax.jit(update)
         args = [None if a is None else jnp.asarray(a) for a in args]
-        self._state = jitted(self._stored(), *args)
+        new = jitted(self._stored(), *args)
+        self._state = {**self._stored(), **new} if self._metric_variables else new
 
     def reset_state(self):
         """Empties the stored state.
@@ -134,12 +226,66 @@ class Metric:
         >>> m = Accuracy(); m.update_state([1], [1]); m.reset_state(); float(m.result())
         0.0
         """
-        self._state = self.init()
+        if self._scope is not None:  # a Keras-style reset_state calling super()
+            self._scope.update(self._initial_state())
+        else:
+            self._state = self.init()
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """``update_state`` then ``result()``, as Keras' ``metric(y_true, y_pred)``."""
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
+
+
+def _nearest(cls, attr):
+    """``cls``'s ``attr`` from the nearest class that writes it the pure way."""
+    for klass in cls.__mro__:
+        fn = klass.__dict__.get(attr)
+        if fn is not None and not getattr(fn, "_keras_style", False):
+            return fn
+    raise AttributeError(attr)
+
+
+def _owner(cls, attr):
+    return next(k for k in cls.__mro__ if attr in k.__dict__ and not getattr(
+        k.__dict__[attr], "_keras_style", False))
+
+
+def _is_keras_style(cls):
+    """Whether ``cls`` writes ``update_state`` below the class that writes ``update``."""
+    mro = cls.__mro__
+    return mro.index(_owner(cls, "update_state")) < mro.index(_owner(cls, "update"))
+
+
+def _keras_init(self):
+    state = self._initial_state()
+    if type(self).reset_state is not Metric.reset_state:
+        with self._bound(state) as scope:
+            self.reset_state()
+        state = scope
+    return state
+
+
+def _keras_update(self, state, *args, **kwargs):
+    with self._bound(state) as scope:
+        self.update_state(*args, **kwargs)
+    return scope
+
+
+_keras_init._keras_style = _keras_update._keras_style = True
+
+
+def _adapt_keras_style(cls):
+    """Derives the pure ``init``/``update``/``result`` from Keras-style methods."""
+    cls.init, cls.update = _keras_init, _keras_update
+    written = cls.__dict__.get("result")
+    if written is not None and not getattr(written, "_reads_stored_state", False):
+        @functools.wraps(written)
+        def result(self, state=None):
+            with self._bound(state):
+                return unwrap(written(self))
+        result._reads_stored_state = result._keras_style = True
+        cls.result = result
 
 
 class Mean(Metric):
@@ -168,6 +314,30 @@ class Mean(Metric):
 
     def result(self, state):
         return _divide_no_nan(state["total"], state["count"])
+
+    def update_state(self, values, sample_weight=None):
+        """Folds ``values`` (with optional per-sample weights) into the stored state."""
+        self._update_stored(values, sample_weight)
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values it is given, across every batch.
+
+    >>> m = Sum()
+    >>> m.update_state([1.0, 3.0]); m.update_state([[5.0, 1.0]], sample_weight=[2.0])
+    >>> float(m.result())      # 1 + 3 + 2 * (5 + 1)
+    16.0
+    """
+
+    def init(self):
+        return {"total": jnp.zeros((), self.dtype)}
+
+    def update(self, state, values, sample_weight=None):
+        values, _ = _samplewise(values, sample_weight, self.dtype, reduce=jnp.sum)
+        return {"total": state["total"] + jnp.sum(values)}
+
+    def result(self, state):
+        return state["total"]
 
     def update_state(self, values, sample_weight=None):
         """Folds ``values`` (with optional per-sample weights) into the stored state."""
@@ -472,47 +642,3 @@ class AUC(Metric):
                           _divide_no_nan(p[:-1], jnp.maximum(p[1:], 0)), jnp.ones_like(p[1:]))
         return jnp.sum(_divide_no_nan(slope * (dtp + intercept * jnp.log(ratio)),
                                       jnp.maximum(tp[1:] + fn[1:], 0)))
-
-
-# Metric classes by snake-case name ("auc", "precision", ...), for compile(metrics=[...]).
-# Kept apart from ALL, whose names stay the per-example functions that ``get`` returns.
-CLASSES = {
-    "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
-    "precision": Precision, "recall": Recall, "auc": AUC,
-}
-
-
-def get_metric(identifier):
-    """A metric *object* for ``compile``: a name, a ``Metric``, a class or a function.
-
-    Names may be snake or CamelCase and cover both the classes here (``"auc"``,
-    ``"Precision"``) and the functions of ``ALL`` (wrapped in ``MeanMetricWrapper``).
-    The metric is named after a string identifier as given, as in Keras.
-    (``"accuracy"``/``"acc"`` in ``compile`` first pick the accuracy fitting the targets.)
-
-    >>> get_metric("AUC").num_thresholds
-    200
-    >>> get_metric("mae").name
-    'mae'
-    """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if isinstance(identifier, str):
-        key = to_snake_case(identifier)
-        key = "accuracy" if key == "acc" else key
-        if key in CLASSES:
-            return CLASSES[key](name=identifier)
-        if key not in ALL:
-            names = sorted(set(CLASSES) | set(ALL) | {"acc"})
-            raise ValueError(f"Unknown metric {identifier!r}. Valid names: {', '.join(names)}.")
-        return MeanMetricWrapper(ALL[key], name=identifier)
-    if callable(identifier):
-        return MeanMetricWrapper(identifier)
-    raise TypeError(f"Expected a metric name, a jkeras.metrics.Metric or a function "
-                    f"(y_true, y_pred) -> values, got {identifier!r}.")

@@ -5,12 +5,16 @@ how many outputs there are, which accuracy ``"accuracy"`` means and whether the 
 fit each loss (checked abstractly, before anything runs). After that everything here is
 a pure function of arrays, used inside the jitted steps.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .. import losses as losses_lib
 from .. import metrics as metrics_lib
+from .. import mixed_precision
 from .. import optimizers as optimizers_lib
 from . import data as data_lib
 
@@ -67,20 +71,27 @@ def _per_output(spec, names, what, allow_missing=False):
     return [spec] * len(names)
 
 
+def _class_axis(fn):
+    """The class axis of a sparse categorical crossentropy (maybe a partial), else None."""
+    keywords = {}
+    while isinstance(fn, functools.partial):
+        keywords = {**fn.keywords, **keywords}
+        fn = fn.func
+    if fn is losses_lib.sparse_categorical_crossentropy:
+        return keywords.get("axis", -1)
+    return None
+
+
 def _loss_name(fn):
-    return getattr(fn, "__name__", type(fn).__name__)
+    return getattr(fn, "__name__", None) or getattr(fn, "name", type(fn).__name__)
 
 
-def _reduce(values, sample_weight):
-    """Keras' "sum over batch size": ``sum(values * sample_weight) / values.size``."""
-    values = jnp.asarray(values, jnp.float32)
-    if sample_weight is None:
-        return jnp.mean(values)
-    weight = jnp.asarray(sample_weight, jnp.float32)
-    if weight.ndim > values.ndim:  # e.g. (N, 1) weights for (N,) losses
-        weight = weight.reshape(weight.shape[:values.ndim])
-    weight = weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim))
-    return jnp.sum(values * weight) / values.size
+def _loss_value(fn, y_true, y_pred, sample_weight):
+    """One output's loss: a ``Loss`` object weighs and reduces by itself; a function's
+    per-example values get Keras' default, "sum over batch size"."""
+    if isinstance(fn, losses_lib.Loss):
+        return jnp.asarray(fn(y_true, y_pred, sample_weight), jnp.float32)
+    return losses_lib.reduce_weighted(fn(y_true, y_pred), sample_weight)
 
 
 def _accuracy_for(loss_fn, y_true, y_pred):
@@ -88,6 +99,7 @@ def _accuracy_for(loss_fn, y_true, y_pred):
     by_loss = {losses_lib.sparse_categorical_crossentropy: metrics_lib.SparseCategoricalAccuracy,
                losses_lib.categorical_crossentropy: metrics_lib.CategoricalAccuracy,
                losses_lib.binary_crossentropy: metrics_lib.BinaryAccuracy}
+    loss_fn = getattr(loss_fn, "fn", loss_fn)  # a LossFunctionWrapper's function
     if loss_fn in by_loss:
         return by_loss[loss_fn]
     t_shape, p_shape = jnp.shape(y_true), jnp.shape(y_pred)
@@ -119,8 +131,8 @@ def _check_loss_names(loss):
         if isinstance(leaf, str):
             losses_lib.get(leaf)
         elif leaf is not None and not callable(leaf):
-            raise TypeError(f"compile: a loss must be a name or a function (y_true, y_pred) -> "
-                            f"per-example values, got {leaf!r}.")
+            raise TypeError(f"compile: a loss must be a name, a jkeras.losses.Loss or a function "
+                            f"(y_true, y_pred) -> per-example values, got {leaf!r}.")
 
 
 class Compiled:
@@ -167,6 +179,8 @@ class Compiled:
         if not self.losses:
             raise ValueError(f"compile: no output has a loss; outputs are {names}.")
         self.output_names = names
+        self.sparse_classes = {i: preds[i].shape[_class_axis(fn)]
+                               for i, fn, _, _ in self.losses if _class_axis(fn) is not None}
         self.metrics = self._metrics(names, targets, preds)
         self._check(targets, preds, sw_spec, what)
         self.resolved = True
@@ -222,7 +236,7 @@ class Compiled:
         for i, fn, _, _ in self.losses:
             where = f" for output {self.output_names[i]!r}" if multi else ""
             try:
-                jax.eval_shape(lambda t, p, s: _reduce(fn(t, p), s), targets[i], preds[i],
+                jax.eval_shape(lambda t, p, s: _loss_value(fn, t, p, s), targets[i], preds[i],
                                sw_spec)
             except (ValueError, TypeError) as err:
                 raise ValueError(
@@ -239,12 +253,34 @@ class Compiled:
                     f"{tuple(targets[i].shape)}, the model's output has shape "
                     f"{tuple(preds[i].shape)}. {err}") from None
 
+    def check_labels(self, y, what):
+        """Class labels for a sparse crossentropy must be whole numbers in ``[0, classes)``:
+        anything else gives a zero or wrapped loss, silently. Checked on the whole data
+        once per call, not per step."""
+        targets = self._targets(y, self.output_names, what)
+        for i, classes in self.sparse_classes.items():
+            labels = np.asarray(targets[i])
+            where = f" for output {self.output_names[i]!r}" if len(self.output_names) > 1 else ""
+            if not np.issubdtype(labels.dtype, np.integer):
+                bad = labels[~np.isfinite(labels) | (labels != np.round(labels))]
+                if bad.size:
+                    raise ValueError(f"{what}: y{where} must hold class indices (whole numbers) "
+                                     f"for sparse_categorical_crossentropy, got "
+                                     f"{bad.flat[0].item()!r} ({bad.size} such values).")
+            low, high = labels.min(), labels.max()
+            if low < 0 or high >= classes:
+                raise ValueError(f"{what}: y{where} must hold class indices in [0, {classes}) "
+                                 f"for sparse_categorical_crossentropy (the model gives "
+                                 f"{classes} classes), got values from {low.item()} to "
+                                 f"{high.item()}.")
+
     # -- pure functions used inside the compiled steps --------------------------------------
     def loss(self, y, y_pred, sample_weight):
         """``(total, per_output)``: the weighted sum of the outputs' losses, and each one."""
         targets = self._targets(y, self.output_names, "loss")
-        preds = flat_outputs(y_pred)
-        parts = [_reduce(fn(targets[i], preds[i]), sample_weight)
+        # Losses are computed in float32 whatever the model's compute dtype, as in Keras.
+        preds = mixed_precision.autocast(flat_outputs(y_pred), jnp.float32)
+        parts = [_loss_value(fn, targets[i], preds[i], sample_weight)
                  for i, fn, _, _ in self.losses]
         total = sum(w * part for (_, _, w, _), part in zip(self.losses, parts))
         return total, parts

@@ -20,6 +20,7 @@ import numbers
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 # Training sets up to this size live on the device for a whole ``fit`` (no per-step
@@ -98,6 +99,11 @@ def num_examples(x, y, sample_weight, what):
             if np.ndim(leaf) == 0:
                 raise ValueError(f"{what}: {name} must have an example axis (first axis), "
                                  f"got a scalar.")
+            dtype = np.dtype(leaf.dtype)
+            if dtype.kind not in "biufc" and not jnp.issubdtype(dtype, jnp.number):
+                raise TypeError(f"{what}: {name} must hold numbers, got an array of dtype "
+                                f"{dtype} (shape {np.shape(leaf)}); convert text or objects "
+                                "to numbers first (e.g. with a lookup or tokenizer).")
             sizes.setdefault(name, set()).add(int(np.shape(leaf)[0]))
     if "x" not in sizes:
         raise ValueError(f"{what}: no input data: pass x (arrays or a generator of batches).")

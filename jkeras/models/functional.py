@@ -66,6 +66,35 @@ class Functional(Model):
         self.output_shape = jax.tree_util.tree_map(lambda t: t.shape, outputs)
         self.built = True
 
+    @property
+    def input(self):
+        """The model's symbolic inputs, as given to ``Model(inputs, outputs)``."""
+        return self.inputs
+
+    @property
+    def output(self):
+        """The model's symbolic outputs, as given to ``Model(inputs, outputs)``."""
+        return self.outputs
+
+    def apply(self, params, state, *inputs, **kwargs):
+        """``Layer.apply``; the inputs may also be a dict keyed by the ``Input`` names."""
+        if len(inputs) == 1:
+            inputs = (self._arrange(inputs[0]),)
+        return super().apply(params, state, *inputs, **kwargs)
+
+    def _arrange(self, x):
+        """A dict keyed by ``Input`` names, put in the structure of ``inputs`` (Keras')."""
+        if not isinstance(x, dict) or isinstance(self.inputs, dict):
+            return x
+        tensors, treedef = jax.tree_util.tree_flatten(self.inputs)
+        names = [t.name for t in tensors]
+        if None in names or sorted(names) != sorted(x):
+            raise ValueError(
+                f"{self!r} got inputs keyed by {sorted(x)}, but its Inputs are named {names}: "
+                "a dict of inputs needs one key per Input, its name "
+                "(jkeras.Input(shape, name=...)).")
+        return jax.tree_util.tree_unflatten(treedef, [x[n] for n in names])
+
     def _check_inputs(self, shapes):
         expected = jax.tree_util.tree_map(lambda t: t.shape, self.inputs)
         shapes = shapes[0] if len(shapes) == 1 else shapes

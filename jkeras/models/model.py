@@ -30,6 +30,13 @@ def _children_paths(owner, layers):
     return paths
 
 
+def _subtree(tree, path):
+    """The subtree at ``path``, ``{}`` where the tree has none (a layer without weights)."""
+    for key in path.split("/"):
+        tree = tree.get(key, {})
+    return tree
+
+
 class Model(Trainer, Layer):
     """A container of layers with a Keras-style ``call``; also the base of ``Sequential``.
 
@@ -129,10 +136,15 @@ class Model(Trainer, Layer):
         return tree
 
     def _scatter(self, which, tree):
-        state_lib.check_like(getattr(self, which), tree, which, repr(self))
+        # All checked and converted first: a mismatch anywhere changes no layer.
+        tree = state_lib.conform(getattr(self, which), tree, which, repr(self))
         for layer in self._layers:
             if getattr(layer, which):
                 setattr(layer, which, state_lib.get_path(tree, layer.path))
+
+    def _assign(self, params, state):
+        for layer in self._unique_layers():
+            layer._assign(_subtree(params, layer.path), _subtree(state, layer.path))
 
     params = property(lambda self: self._gather("params"),
                       lambda self, tree: self._scatter("params", tree),

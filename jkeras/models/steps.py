@@ -107,23 +107,24 @@ class Steps:
 
     def _prepare(self, x, y=None, sample_weight=None, what="fit"):
         """Builds the model from ``x``'s shapes if needed, and resolves the losses/metrics."""
-        x_spec = spec(x)
         distribution = self._distribution()
         if not self.built:
             with placement.using(distribution):  # weights born with their shardings
-                self._build((x_spec,))
+                self._build((spec(x),))
         if distribution is not None and what != "predict":
             distribution.check_batch(x, what)
         c = self._compiled
         if c is not None and not c.resolved and what != "predict":
             y_pred = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, training=False)[0],
-                                    self.params, self.state, x_spec)
+                                    self.params, self.state, spec(x))
             c.resolve(self, None if y is None else spec(y),
                       y_pred, None if sample_weight is None else spec(sample_weight), what)
 
-    def _ensure_extras(self):
-        """The stored optimizer state, step and key (made now if compile was just called)."""
-        struct = jax.tree_util.tree_structure(self.params)
+    def _ensure_extras(self, params=None):
+        """The stored optimizer state, step and key (made now if compile was just called);
+        ``params``: the model's, if already at hand."""
+        params = self.params if params is None else params
+        struct = jax.tree_util.tree_structure(params)
         if self._extras is not None and struct != self._extras_struct:
             warnings.warn(f"{self!r}: the trainable weights changed since the optimizer state "
                           "was made (a layer frozen or unfrozen?); the optimizer state starts "
@@ -131,7 +132,7 @@ class Steps:
                           stacklevel=3)
             self._extras = None
         if self._extras is None:
-            self._extras = {"opt_state": self.optimizer.init(self.params),
+            self._extras = {"opt_state": self.optimizer.init(params),
                             "step": jnp.zeros((), jnp.int32),
                             "rng": jax.random.key_data(random_lib.global_stream().next())}
             self._extras_struct = struct
@@ -156,6 +157,11 @@ class Steps:
             ts = distribution.distribute_train_state(ts)
         return copy_tree(ts)
 
+    def _iterations(self):
+        """The completed steps (read now: the next step may donate the counter)."""
+        ts = self._live.ts if self._live is not None else self._extras
+        return np.int64(0 if ts is None else int(ts["step"]))
+
     def set_train_state(self, train_state):
         """Puts a train state (from ``get_train_state`` or a loop over it) back; copies it.
 
@@ -178,8 +184,8 @@ class Steps:
             raise ValueError("set_train_state: opt_state does not match the compiled "
                              f"optimizer's state structure {expected}.")
         # Checked before anything changes: a mismatch leaves the model as it was.
-        state_lib.check_like(self.params, ts["params"], "params", repr(self))
-        state_lib.check_like(self.state, ts["state"], "state", repr(self))
+        ts["params"] = state_lib.conform(self.params, ts["params"], "params", repr(self))
+        ts["state"] = state_lib.conform(self.state, ts["state"], "state", repr(self))
         ts = copy_tree(ts)
         if self._live is not None:
             self._live.ts = ts
@@ -189,7 +195,9 @@ class Steps:
         self._extras_struct = jax.tree_util.tree_structure(self.params)
 
     def _write_weights(self, params, state):
-        self.params, self.state = params, state  # the setters keep each layer's key order
+        # Trees from the model's own steps, or checked already: written without checks,
+        # in each layer's key order.
+        self._assign(params, state)
 
     # -- the learning rate, for callbacks --------------------------------------------------
     def _opt_state(self):
@@ -256,12 +264,16 @@ class Steps:
         if self.uses_rng:
             rng, key = jax.random.split(rng)
 
+        scale = getattr(self.optimizer, "scale_loss", None)  # a LossScaleOptimizer's
+
         def loss_fn(params):
             y_pred, new_state = self.apply(params, ts["state"], x, training=True, rng=key)
             total, parts = c.loss(y, y_pred, sample_weight)
-            return total + self.regularization_loss(params), (y_pred, new_state, parts)
+            total = total + self.regularization_loss(params)
+            scaled = total if scale is None else scale(total, ts["opt_state"])
+            return scaled, (total, y_pred, new_state, parts)
 
-        (total, (y_pred, new_state, parts)), grads = jax.value_and_grad(
+        (_, (total, y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(ts["params"])
         # Under jkeras.sharding.replicated_step (pmap), every replica takes the mean step.
         grads, new_state = placement.cross_replica_mean((grads, new_state))

@@ -15,7 +15,10 @@ device-resident training data, per dataset size) and are reused by later calls.
 >>> history = model.fit(np.random.rand(32, 3), np.arange(32) % 2, epochs=2, verbose=0)
 >>> probabilities = model.predict(np.random.rand(5, 3), verbose=0)
 """
+import math
 import numbers
+import warnings
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +27,7 @@ import numpy as np
 from .. import callbacks as callbacks_lib
 from .. import placement
 from . import data as data_lib
+from . import interrupts
 from .compiled import Compiled
 from .steps import Steps, copy_tree as _copy
 
@@ -60,6 +64,9 @@ def _executions(batches, steps_per_execution):
             yield steps_per_execution, True, _stack(group)
             group = []
     yield from ((1, False, b) for b in group)
+
+
+_WATCH = "_nonfinite"  # in fit's metric states: (first batch with a non-finite loss, batches)
 
 
 def _floats(names, values):
@@ -119,6 +126,8 @@ class Trainer(Steps):
         self._compiled = Compiled(optimizer, loss, metrics, loss_weights, steps_per_execution)
         self._compiled_distribution = distribution
         self.optimizer = self._compiled.optimizer
+        if self._compiled.is_jkeras_optimizer:  # for optimizer.iterations
+            self.optimizer._model = weakref.ref(self)
         self._extras = self._extras_struct = None
         self._metric_init = None
         self.stop_training = False
@@ -168,7 +177,7 @@ class Trainer(Steps):
             else:
                 idx = jax.lax.dynamic_slice_in_dim(order, pos, size)
                 batch = jax.tree_util.tree_map(lambda a: a[idx], data)
-            ts, states = self._train_batch(ts, states, batch, guard)
+            ts, states = self._fit_batch(ts, states, batch, guard)
             return ts, states, pos + size
 
         def run(carry, data, order, *, steps, size):
@@ -185,7 +194,7 @@ class Trainer(Steps):
         results = self._compiled.result_list
 
         def run(carry, batch, *, stacked):
-            step = lambda c, b: self._train_batch(*c, b, guard)
+            step = lambda c, b: self._fit_batch(*c, b, guard)
             if stacked:
                 carry = jax.lax.scan(lambda c, b: (step(c, b), None), carry, batch)[0]
             else:
@@ -193,6 +202,28 @@ class Trainer(Steps):
             return carry, results(carry[1])
 
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
+
+    def _fit_batch(self, ts, states, batch, guard):
+        """``_train_batch`` that also notes the epoch's first batch with a non-finite loss
+        (read only when the epoch's loss is not finite, for fit's warning)."""
+        first, seen = states[_WATCH]
+        ts, new = self._train_batch(ts, {k: v for k, v in states.items() if k != _WATCH},
+                                    batch, guard)
+        bad = ~jnp.isfinite(new["loss"]["total"])
+        new[_WATCH] = jnp.stack([jnp.where((first < 0) & bad, seen, first), seen + 1])
+        return ts, new
+
+    def _make_train_batch(self, guard):
+        # Only the model's own optimizer state is donated: the layers' arrays may be held
+        # by the user (or shared with another model), so they stay valid.
+        c = self._compiled
+
+        def run(weights, extras, batch):  # fresh metrics made inside: nothing to transfer
+            ts, metrics = self._train_batch({**weights, **extras}, c.init_metrics(), batch,
+                                            guard)
+            return ts, c.result_list(metrics)
+
+        return jax.jit(run, donate_argnums=1)
 
     def _make_test(self, guard):
         results = self._compiled.result_list
@@ -220,14 +251,16 @@ class Trainer(Steps):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None,
-            validation_batch_size=None, validation_freq=1, steps_per_execution=None):
+            validation_batch_size=None, validation_freq=1, steps_per_execution=None,
+            validation_steps=None):
         """Trains for ``epochs`` epochs; returns a ``History``.
 
         ``x``/``y``: arrays (or lists/dicts of them), or ``x`` a generator/iterable of
         ``(x, y[, sample_weight])`` batches. ``validation_data``: ``(x, y[, sw])`` or an
-        iterable; ``validation_split`` holds out the last fraction of array data.
-        ``steps_per_execution`` (default: compile's) runs that many steps per compiled
-        call. ``class_weight`` maps class index to a weight (times ``sample_weight``).
+        iterable (its first ``validation_steps`` batches, if given); ``validation_split``
+        holds out the last fraction of array data. ``steps_per_execution`` (default:
+        compile's) runs that many steps per compiled call. ``class_weight`` maps class
+        index to a weight (times ``sample_weight``).
 
         >>> import numpy as np, jkeras
         >>> model = jkeras.Sequential([jkeras.layers.Dense(2, activation="softmax",
@@ -251,41 +284,60 @@ class Trainer(Steps):
         batch_size = data_lib.check_batch_size(batch_size, "fit")
         train, validation = self._fit_data(x, y, batch_size, validation_split, validation_data,
                                            class_weight, sample_weight, steps_per_epoch,
-                                           validation_batch_size)
+                                           validation_batch_size, validation_steps)
         first = self._first_batch(train)
         self._prepare(*first, what="fit")
+        for source in (train, validation):
+            if isinstance(source, data_lib.ArrayData):
+                c.check_labels(source.y, "fit")
 
         cbs = callbacks_lib.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                          model=self, verbose=verbose, epochs=epochs,
                                          steps=train.steps)
         guard = any(getattr(cb, "skips_nonfinite_steps", False) for cb in cbs.callbacks)
-        run = self._start_run(guard)
         self.stop_training = False
         epoch_logs = {}
-        try:
-            cbs.on_train_begin()
-            for epoch in range(initial_epoch, epochs):
-                run.metrics = self._fresh_metrics()
-                cbs.on_epoch_begin(epoch)
-                logs = self._train_epoch(run, train, shuffle, spe, cbs)
-                if logs is None:  # a generator ran dry
-                    break
-                epoch_logs = _floats(c.log_names, logs)
-                self._sync_weights(run)
-                if validation is not None and _should_validate(epoch, validation_freq):
-                    val_logs = self._evaluate_data(validation, spe, cbs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                cbs.on_epoch_end(epoch, epoch_logs)
-                self._adopt_weight_changes(run)
-                if self.stop_training:
-                    break
-        finally:
-            self._end_run(run)
+        warned = guard  # TerminateOnNaN deals with non-finite losses itself
+        # Ctrl-C is held back while the train state changes hands (see interrupts.py) and
+        # acts at once elsewhere; however fit ends, the model keeps the last completed step.
+        with interrupts.deferred():
+            run = self._start_run(guard)
+            try:
+                with interrupts.allowed():
+                    cbs.on_train_begin()
+                    for epoch in range(initial_epoch, epochs):
+                        run.metrics = {**self._fresh_metrics(),
+                                       _WATCH: np.array([-1, 0], np.int32)}
+                        cbs.on_epoch_begin(epoch)
+                        logs = self._train_epoch(run, train, shuffle, spe, cbs)
+                        if logs is None:  # a generator ran dry
+                            break
+                        epoch_logs = _floats(c.log_names, logs)
+                        if not warned and not math.isfinite(epoch_logs["loss"]):
+                            warned = self._warn_nonfinite(run, epoch, epoch_logs["loss"])
+                        self._sync_weights(run)
+                        if validation is not None and _should_validate(epoch, validation_freq):
+                            val_logs = self._evaluate_data(validation, spe, cbs)
+                            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                        cbs.on_epoch_end(epoch, epoch_logs)
+                        self._adopt_weight_changes(run)
+                        if self.stop_training:
+                            break
+            finally:
+                self._end_run(run)
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
+    def _warn_nonfinite(self, run, epoch, loss):
+        first = int(run.metrics[_WATCH][0])
+        warnings.warn(f"fit: the loss became {loss} in epoch {epoch + 1} (callbacks' epoch "
+                      f"{epoch}), at batch {first} of that epoch (counting from 0); training "
+                      "goes on, as in Keras. The TerminateOnNaN callback stops it at the "
+                      "first such batch and keeps the last finite weights.", stacklevel=3)
+        return True  # warned: once per fit
+
     def _fit_data(self, x, y, batch_size, validation_split, validation_data, class_weight,
-                  sample_weight, steps_per_epoch, validation_batch_size):
+                  sample_weight, steps_per_epoch, validation_batch_size, validation_steps):
         if data_lib.is_stream(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("fit: when x is a generator or iterable of batches, y and "
@@ -314,7 +366,8 @@ class Trainer(Steps):
         if validation_data is None:
             return train, None
         if data_lib.is_stream(validation_data):
-            return train, data_lib.StreamData(validation_data, None, "fit (validation)")
+            return train, data_lib.StreamData(validation_data, validation_steps,
+                                              "fit (validation)")
         if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (x, y), (x, y, sample_weight) or a "
                              f"generator of batches, got {type(validation_data).__name__}.")
@@ -333,7 +386,8 @@ class Trainer(Steps):
         return source.peek()
 
     def _start_run(self, guard):
-        """Takes the train state out of the model for a fit (weights copied: donated)."""
+        """Takes the train state out of the model for a fit: the run donates it, so the
+        layers' arrays (which users may hold) are copied; the rest is the model's own."""
         self._require_state("fit")
         extras = self._ensure_extras()
         run = _Run({"params": _copy(self.params), "state": _copy(self.state), **extras}, guard)
@@ -352,7 +406,9 @@ class Trainer(Steps):
         self._extras = {k: run.ts[k] for k in ("opt_state", "step", "rng")}
 
     def _sync_weights(self, run):
-        """Writes copies of the current weights to the layers (the run's are donated)."""
+        """Writes copies of the current weights to the layers (the run's are donated).
+
+        ``_end_run`` writes them again whatever happens, so an interrupt here is harmless."""
         self._write_weights(_copy(run.ts["params"]), _copy(run.ts["state"]))
         run.synced = jax.tree_util.tree_leaves((self.params, self.state))
 
@@ -396,8 +452,9 @@ class Trainer(Steps):
         pos = [np.int32(0)]
 
         def call(steps, size):
-            (run.ts, run.metrics, pos[0]), logs = fn((run.ts, run.metrics, pos[0]), data,
-                                                     order, steps=steps, size=size)
+            with interrupts.deferred():  # the inputs are donated: keep the outputs
+                (run.ts, run.metrics, pos[0]), logs = fn((run.ts, run.metrics, pos[0]), data,
+                                                         order, steps=steps, size=size)
             return logs
 
         for steps, size in plan:
@@ -407,7 +464,8 @@ class Trainer(Steps):
         fn = self._compiled_fn("train_host", run.guard)
 
         def call(batch, stacked):
-            (run.ts, run.metrics), logs = fn((run.ts, run.metrics), batch, stacked=stacked)
+            with interrupts.deferred():  # the inputs are donated: keep the outputs
+                (run.ts, run.metrics), logs = fn((run.ts, run.metrics), batch, stacked=stacked)
             return logs
 
         for steps, stacked, batch in _executions(batches, spe):
@@ -455,6 +513,8 @@ class Trainer(Steps):
         batch_size = data_lib.check_batch_size(batch_size, "evaluate")
         source = self._eval_data(x, y, sample_weight, batch_size, "evaluate", steps)
         self._prepare(*self._first_batch(source), what="evaluate")
+        if isinstance(source, data_lib.ArrayData):
+            c.check_labels(source.y, "evaluate")
         self._require_state("evaluate")
         cbs = callbacks_lib.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
                                          verbose=verbose, epochs=1, steps=source.steps)
@@ -512,12 +572,13 @@ class Trainer(Steps):
         self._require_compiled("train_on_batch")
         batch = self._one_batch(x, y, sample_weight, class_weight, "train_on_batch")
         self._require_state("train_on_batch")
-        fn = self._compiled_fn("train_host")
-        ts = {"params": self.params, "state": self.state, **self._ensure_extras()}
-        # The layers' arrays are donated and replaced right away by the new ones.
-        (ts, _), logs = fn((ts, self._fresh_metrics()), batch, stacked=False)
-        self._write_weights(ts["params"], ts["state"])
-        self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
+        fn = self._compiled_fn("train_batch")
+        with interrupts.deferred():  # the weights and the optimizer state change together
+            params = self.params
+            ts, logs = fn({"params": params, "state": self.state}, self._ensure_extras(params),
+                          batch)
+            self._write_weights(ts["params"], ts["state"])
+            self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
         return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):

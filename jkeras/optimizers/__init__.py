@@ -19,6 +19,7 @@ from .adagrad import Adadelta, Adagrad
 from .adam import Adam, Adamax, AdamW, Nadam
 from .base import Optimizer
 from .lion import Lion
+from .loss_scale_optimizer import LossScaleOptimizer
 from .registry import get, serialize
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -33,5 +34,6 @@ def deserialize(config):
     return get(config)
 
 
-__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Lion", "Nadam", "Optimizer",
-           "RMSprop", "SGD", "deserialize", "get", "schedules", "serialize"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Lion", "LossScaleOptimizer",
+           "Nadam", "Optimizer", "RMSprop", "SGD", "deserialize", "get", "schedules",
+           "serialize"]

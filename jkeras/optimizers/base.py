@@ -107,6 +107,21 @@ class Optimizer:
         self.global_clipnorm = global_clipnorm
         self.name = name or owner.lower()
 
+    @property
+    def iterations(self):
+        """Keras' ``optimizer.iterations``: the steps taken by the model this optimizer
+        was last compiled into, as a NumPy integer (0 before it trains).
+
+        >>> import numpy as np, jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile(jkeras.optimizers.SGD(0.1), "mse")
+        >>> _ = model.train_on_batch(np.ones((4, 2)), np.ones((4, 1)))
+        >>> int(model.optimizer.iterations)
+        1
+        """
+        model = self._model() if getattr(self, "_model", None) is not None else None
+        return np.int64(0) if model is None else model._iterations()
+
     # -- what a subclass provides -------------------------------------------------------
 
     def _init_slot(self, name, param):

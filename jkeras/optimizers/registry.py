@@ -5,11 +5,14 @@ from .adagrad import Adadelta, Adagrad
 from .adam import Adam, Adamax, AdamW, Nadam
 from .base import Optimizer
 from .lion import Lion
+from .loss_scale_optimizer import LossScaleOptimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 _BY_NAME = {cls.__name__.lower(): cls
             for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)}
+# Classes a config may name: LossScaleOptimizer wraps another, so it has no name alone.
+_CLASSES = {**_BY_NAME, "lossscaleoptimizer": LossScaleOptimizer}
 
 
 def get(identifier):
@@ -36,10 +39,10 @@ def get(identifier):
                              f"{', '.join(_BY_NAME)}.")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _BY_NAME.get(str(identifier["class_name"]).lower())
+        cls = _CLASSES.get(str(identifier["class_name"]).lower())
         if cls is None:
             raise ValueError(f"Unknown optimizer class {identifier['class_name']!r}. Valid "
-                             f"names: {', '.join(c.__name__ for c in _BY_NAME.values())}.")
+                             f"names: {', '.join(c.__name__ for c in _CLASSES.values())}.")
         return cls.from_config(identifier.get("config", {}))
     raise ValueError(
         f"Could not interpret optimizer identifier {identifier!r}: expected a name "
