@@ -1,6 +1,6 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, mixed_precision, models, ops, optimizers, regularizers, sharding,
+               metrics, mixed_precision, models, ops, optimizers, regularizers, saving, sharding,
                state, utils)
 from .models import Model, Sequential
 from .naming import name_scope
@@ -22,6 +22,6 @@ def __getattr__(name):
 __all__ = [
     "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "constraints",
     "datasets", "get_training", "initializers", "layers", "losses", "metrics",
-    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "regularizers",
+    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "regularizers", "saving",
     "serve", "set_training", "sharding", "state", "training_mode", "utils",
 ]

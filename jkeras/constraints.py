@@ -16,8 +16,29 @@ def _norms(w, axis):
     return jnp.sqrt(jnp.sum(jnp.square(w), axis=axis, keepdims=True))
 
 
+class _Config:
+    """Keras' ``get_config``/``from_config`` for the dataclass constraints."""
+
+    def get_config(self):
+        """The constructor arguments.
+
+        >>> MaxNorm(3.0).get_config()
+        {'max_value': 3.0, 'axis': 0}
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the constraint from ``get_config()``.
+
+        >>> UnitNorm.from_config({"axis": 1})
+        UnitNorm(axis=1)
+        """
+        return cls(**config)
+
+
 @dataclasses.dataclass(frozen=True)
-class MaxNorm:
+class MaxNorm(_Config):
     """Rescales slices along ``axis`` whose L2 norm exceeds ``max_value``.
 
     >>> import jax.numpy as jnp
@@ -35,7 +56,7 @@ class MaxNorm:
 
 
 @dataclasses.dataclass(frozen=True)
-class NonNeg:
+class NonNeg(_Config):
     """Sets negative weights to zero.
 
     >>> import jax.numpy as jnp
@@ -48,7 +69,7 @@ class NonNeg:
 
 
 @dataclasses.dataclass(frozen=True)
-class UnitNorm:
+class UnitNorm(_Config):
     """Scales slices along ``axis`` to unit L2 norm.
 
     >>> import jax.numpy as jnp
@@ -64,7 +85,7 @@ class UnitNorm:
 
 
 @dataclasses.dataclass(frozen=True)
-class MinMaxNorm:
+class MinMaxNorm(_Config):
     """Keeps slice norms along ``axis`` in ``[min_value, max_value]``, moving ``rate`` of the way.
 
     >>> import jax.numpy as jnp

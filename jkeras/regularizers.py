@@ -30,6 +30,23 @@ class L1L2:
             loss = loss + self.l2 * jnp.sum(jnp.square(w))
         return loss
 
+    def get_config(self):
+        """``{"l1": ..., "l2": ...}``, Keras' ``L1L2`` config.
+
+        >>> L1L2(l2=0.1).get_config()
+        {'l1': 0.0, 'l2': 0.1}
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the regularizer from ``get_config()``.
+
+        >>> L1L2.from_config({"l1": 0.5})
+        L1L2(l1=0.5, l2=0.0)
+        """
+        return cls(**config)
+
 
 def L1(l1=0.01):
     """``l1 * sum(|w|)`` (Keras' default factor 0.01).

@@ -19,8 +19,10 @@ end, before ``on_epoch_end``; inside an epoch use ``model.get_train_state()``. T
 learning rate lives in the optimizer state: use ``model.get_learning_rate()`` and
 ``model.set_learning_rate(value)`` (no recompilation).
 """
+from .backup import BackupAndRestore
 from .base import Callback, LazyLogs
 from .callback_list import CallbackList
+from .checkpoint import ModelCheckpoint
 from .lambda_callback import LambdaCallback
 from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from .progress import CSVLogger, History, ProgbarLogger
@@ -28,6 +30,6 @@ from .monitor import EarlyStopping
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
 
-__all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
-           "LambdaCallback", "LearningRateScheduler", "ProgbarLogger", "ReduceLROnPlateau",
-           "TensorBoard", "TerminateOnNaN"]
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping",
+           "History", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+           "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]

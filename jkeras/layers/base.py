@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import configurable
 from .. import frame as frame_lib
 from .. import mixed_precision
 from .. import naming, placement
@@ -127,6 +128,10 @@ class Layer:
     untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
     autocast = True        # cast floating inputs and weights to the compute dtype (Keras')
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        configurable.record_init(cls)  # for get_config: the arguments each layer was made with
+
     def __init__(self, name=None, trainable=True, dtype=None, seed=None,
                  input_shape=None, input_dim=None, batch_size=None):
         self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
@@ -152,6 +157,55 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.path!r}>"
+
+    # -- configuration -------------------------------------------------------------------
+    def get_config(self):
+        """The layer's constructor arguments in Keras 3's form: ``name``, ``trainable``,
+        ``dtype``, then the layer's own, with initializers, regularizers, constraints,
+        activations and wrapped layers as Keras' dicts or names.
+
+        It is the arguments the layer was created with (defaults filled in), so a
+        subclass needs its own ``get_config`` only for state its constructor does not
+        take; it then extends ``super().get_config()``.
+
+        >>> import jkeras
+        >>> config = jkeras.layers.Dense(2, activation="relu", name="d").get_config()
+        >>> config["units"], config["activation"], config["kernel_initializer"]["class_name"]
+        (2, 'relu', 'GlorotUniform')
+        """
+        from ..saving import serialization
+        args = configurable.init_args(self)
+        own = inspect.signature(type(self).__init__).parameters
+        # trainable only when off: Keras' spatial dropouts refuse the argument altogether.
+        config = {"name": self.name, **({} if self.trainable else {"trainable": False}),
+                  "dtype": serialization.dtype_policy(self.dtype_policy)}
+        for key, value in args.items():
+            if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (
+                    value is None or (key not in own and key != "seed"))) or (
+                    key in configurable.JKERAS_ONLY and configurable.JKERAS_ONLY[key] == value):
+                continue
+            resolved = getattr(self, key, None)
+            if isinstance(value, str) and hasattr(resolved, "get_config") and not isinstance(
+                    resolved, Layer):
+                value = resolved  # "glorot_uniform" -> GlorotUniform(): Keras writes the dict
+            config[key] = serialization.serialize_keras_object(value)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new layer from ``get_config()`` (or a Keras 3 layer config).
+
+        Nested Keras dicts (initializers, wrapped layers, ...) are rebuilt from jkeras'
+        own classes and the registered custom objects only; arguments jkeras does not
+        take are refused by name, unless they are Keras-only switches left off.
+
+        >>> import jkeras
+        >>> d = jkeras.layers.Dense(2, name="d")
+        >>> jkeras.layers.Dense.from_config(d.get_config()).get_config() == d.get_config()
+        True
+        """
+        from ..saving import serialization
+        return cls(**serialization.constructor_args(cls, config))
 
     # -- dtypes (jkeras.mixed_precision) ----------------------------------------------------
     @property
@@ -373,13 +427,15 @@ class Layer:
         self._require_built("count_params")
         return sum(int(np.prod(w.shape)) for w in self.weights)
 
-    def save_weights(self, filepath):
-        """Writes every weight to a ``.npz`` file keyed by path (atomic, no pickle)."""
+    def save_weights(self, filepath, overwrite=True):
+        """Writes every weight, atomically: Keras 3's ``.weights.h5`` or an ``.npz`` keyed
+        by path (no pickle either way)."""
         from .. import saving
-        saving.save_weights(self, filepath)
+        saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        """Loads weights saved by ``save_weights``; a mismatch changes nothing."""
+        """Loads weights saved by ``save_weights`` (or Keras 3's ``.weights.h5``); a
+        mismatch changes nothing."""
         from .. import saving
         saving.load_weights(self, filepath)
 
@@ -549,6 +605,12 @@ def _policy(layer, dtype):
         return mixed_precision.get(dtype)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{layer!r}: dtype: {err}") from None
+
+
+configurable.record_init(Layer)
+# Base arguments a config leaves out: name/trainable/dtype are written from the layer's
+# current values, and an input shape is the model's InputLayer in Keras' configs.
+_BASE_ONLY = ("name", "trainable", "dtype", "seed", "input_shape", "input_dim", "batch_size")
 
 
 @functools.cache

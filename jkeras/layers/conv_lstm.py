@@ -59,9 +59,6 @@ class ConvLSTMCell(RNNCell, _BaseConv):
         self.output_size = None
         self._state_shape = None
 
-    def get_config(self):
-        """The constructor's arguments, so that ``ConvLSTMCell(**config)`` makes a twin."""
-        return dict(self._config)
 
     def _mask_count(self):
         return self.gates  # Keras' ConvLSTMCell always draws one mask per gate

@@ -75,9 +75,6 @@ class _DenseCell(RNNCell):
         self.state_size = self.output_size = self.units
         self.input_spec = InputSpec(min_ndim=2)
 
-    def get_config(self):
-        """The constructor's arguments, so that ``type(cell)(**config)`` makes a twin."""
-        return dict(self._config)
 
     def build(self, rng, input_shape, states_shape=None):
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -272,9 +269,6 @@ class CellLayer(RNN):
         self.use_cudnn = use_cudnn
         self.input_spec = InputSpec(ndim=self.input_ndim)
 
-    def get_config(self):
-        """The constructor's arguments, so that ``type(layer)(**config)`` makes a twin."""
-        return dict(self._config)
 
     def __getattr__(self, name):
         cell = self.__dict__.get("cell")

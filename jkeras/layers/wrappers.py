@@ -96,7 +96,7 @@ class Wrapper(Layer):
 
 def _twin(layer, **changes):
     """A new, unbuilt layer like ``layer`` with some constructor arguments changed."""
-    return type(layer)(**{**layer.get_config(), **changes})
+    return type(layer).from_config({**layer.get_config(), **changes})
 
 
 _MERGE_MODES = ("concat", "sum", "ave", "mul", None)

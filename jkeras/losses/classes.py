@@ -112,7 +112,8 @@ class Loss:
         >>> Huber.from_config({"name": "h", "reduction": "sum", "delta": 2.0}).delta
         2.0
         """
-        return cls(**config)
+        from ..saving.serialization import deserialize_value
+        return cls(**{k: deserialize_value(v) for k, v in config.items()})
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -136,7 +137,11 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self.kwargs)
 
     def get_config(self):
-        return {**super().get_config(), **self.kwargs}
+        config = {**super().get_config(), **self.kwargs}
+        if type(self) is LossFunctionWrapper:  # subclasses fix their function themselves
+            from ..saving.serialization import serialize_keras_object
+            config["fn"] = serialize_keras_object(self.fn)
+        return config
 
     def __getattr__(self, name):
         # The function's keyword arguments read as attributes (``Huber().delta``).

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import configurable
 from ..losses.functions import EPSILON, _same_rank
 from ..naming import to_snake_case
 from .functions import (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
@@ -107,6 +108,7 @@ class Metric:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        configurable.record_init(cls)  # for get_config: the arguments it was made with
         if _is_keras_style(cls):
             _adapt_keras_style(cls)
             return
@@ -122,6 +124,29 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
+
+    def get_config(self):
+        """The constructor arguments (Keras' names), for saving.
+
+        >>> AUC(num_thresholds=50).get_config()["num_thresholds"]
+        50
+        """
+        from ..saving.serialization import serialize_keras_object
+        config = {"name": self.name, "dtype": self.dtype.name}
+        for key, value in configurable.init_args(self).items():
+            if key not in config:
+                config[key] = serialize_keras_object(value)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new metric from ``get_config()`` (or a Keras 3 metric config).
+
+        >>> Precision.from_config(Precision(thresholds=0.7).get_config()).thresholds.tolist()
+        [0.699999988079071]
+        """
+        from ..saving.serialization import constructor_args
+        return cls(**constructor_args(cls, config))
 
     # -- the pure functions subclasses write ----------------------------------------------
     def init(self):
@@ -235,6 +260,9 @@ class Metric:
         """``update_state`` then ``result()``, as Keras' ``metric(y_true, y_pred)``."""
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
+
+
+configurable.record_init(Metric)
 
 
 def _nearest(cls, attr):
@@ -354,6 +382,9 @@ class MeanMetricWrapper(Mean):
     """
 
     def __init__(self, fn, name=None, dtype="float32", **kwargs):
+        if isinstance(fn, str):  # a saved config names the function
+            from .functions import get
+            fn = get(fn)
         super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
         self.fn, self.kwargs = fn, kwargs
 

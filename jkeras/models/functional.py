@@ -66,6 +66,31 @@ class Functional(Model):
         self.output_shape = jax.tree_util.tree_map(lambda t: t.shape, outputs)
         self.built = True
 
+    def get_config(self):
+        """Keras 3's functional config: layers with their calls (``inbound_nodes``).
+
+        >>> import jkeras
+        >>> x = jkeras.Input((3,), name="x")
+        >>> m = jkeras.Model(x, jkeras.layers.Dense(2, name="out")(x))
+        >>> m.get_config()["output_layers"]
+        ['out', 0, 0]
+        """
+        from ..saving import model_config
+        return model_config.functional_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the graph from ``get_config()`` (or a Keras 3 functional config).
+
+        >>> import jkeras
+        >>> x = jkeras.Input((3,))
+        >>> m = jkeras.Model(x, jkeras.layers.Dense(2)(x))
+        >>> Functional.from_config(m.get_config()).count_params()
+        8
+        """
+        from ..saving import model_config
+        return model_config.functional_from_config(cls, config)
+
     @property
     def input(self):
         """The model's symbolic inputs, as given to ``Model(inputs, outputs)``."""

@@ -248,6 +248,29 @@ class Model(Trainer, Layer):
             out = self._call_with(inputs, kwargs, training)
         return out, frame.state
 
+    def save(self, filepath, overwrite=True):
+        """Saves the whole model (config, weights, compile state) as a Keras 3 ``.keras``
+        file, atomically; ``jkeras.models.load_model`` (or Keras 3) reads it back.
+
+        >>> import jkeras, tempfile, os
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> m.save(os.path.join(tempfile.mkdtemp(), "m.keras"))
+        """
+        from ..saving import keras_file
+        keras_file.save_model(self, filepath, overwrite=overwrite)
+
+    def to_json(self, **kwargs):
+        """The model's config as a JSON string (Keras' form; ``model_from_json`` reads it).
+
+        >>> import jkeras
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> jkeras.models.model_from_json(m.to_json()).count_params()
+        8
+        """
+        import json
+        from ..saving import serialization
+        return json.dumps(serialization.serialize_keras_object(self), **kwargs)
+
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Keras 3's ``model.export``: a SavedModel for TF Serving at ``filepath`` (frozen in
         inference mode), or ``format="jax_export"`` for the TF-free artifact; see

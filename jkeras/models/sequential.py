@@ -49,6 +49,29 @@ class Sequential(Model):
         elif self._input_shape is not None:
             self.build(self._input_shape)
 
+    def get_config(self):
+        """Keras 3's Sequential config: an ``InputLayer``, then each layer's dict.
+
+        >>> import jkeras
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> [entry["class_name"] for entry in m.get_config()["layers"]]
+        ['InputLayer', 'Dense']
+        """
+        from ..saving import model_config
+        return model_config.sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the model (unbuilt weights: fresh ones, as Keras) from ``get_config()``.
+
+        >>> import jkeras
+        >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
+        >>> jkeras.Sequential.from_config(m.get_config()).count_params()
+        8
+        """
+        from ..saving import model_config
+        return model_config.sequential_from_config(cls, config)
+
     def call(self, x, training=None):
         mask = None
         for layer in self._layers:

@@ -101,6 +101,7 @@ class Trainer(Steps):
 
     stop_training = False
     history = None
+    _resume_epoch = 0  # set by BackupAndRestore when it resumes an interrupted fit
 
     # -- compile ---------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -305,6 +306,9 @@ class Trainer(Steps):
             try:
                 with interrupts.allowed():
                     cbs.on_train_begin()
+                    # BackupAndRestore, having restored a run's train state, says where.
+                    initial_epoch, self._resume_epoch = max(initial_epoch,
+                                                            self._resume_epoch), 0
                     for epoch in range(initial_epoch, epochs):
                         run.metrics = {**self._fresh_metrics(),
                                        _WATCH: np.array([-1, 0], np.int32)}

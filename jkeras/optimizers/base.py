@@ -327,12 +327,14 @@ class Optimizer:
         >>> Adam.from_config(Adam(1e-2).get_config()).learning_rate
         0.01
         """
+        from .. import configurable
         from . import schedules
 
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])
-        return cls(**config)
+        # Keras-only switches (use_ema, ...) load when off and are refused by name when on.
+        return cls(**configurable.known_args(cls, config))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
