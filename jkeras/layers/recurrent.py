@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import activations, constraints, initializers, naming, regularizers
-from .base import InputSpec, positive_int
+from .base import InputSpec, Layer, positive_int
 from .rnn import CARRY, RNN, RNNCell, _fits  # noqa: F401  (CARRY, _fits: for wrappers)
 
 # ``Recurrent`` is what every recurrent layer is (``Bidirectional`` takes any of them).
@@ -254,7 +254,8 @@ class CellLayer(RNN):
     cell_class = None
     input_ndim = 3  # (batch, timesteps, features)
 
-    def __init__(self, config):
+    def __init__(self, config, **layer_kwargs):  # layer_kwargs: RNN's and Layer's, by name
+        config = {**config, **layer_kwargs}
         self._config = config
         config = dict(config)
         rnn_args = {k: config.pop(k) for k in _RNN_ARGS if k in config}
@@ -269,6 +270,8 @@ class CellLayer(RNN):
         self.use_cudnn = use_cudnn
         self.input_spec = InputSpec(ndim=self.input_ndim)
 
+
+    get_config = Layer.get_config  # the layer's own arguments, not RNN's cell object
 
     def __getattr__(self, name):
         cell = self.__dict__.get("cell")
