@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from .. import activations, constraints, initializers, naming, regularizers
-from .base import InputSpec, Layer, positive_int
-from .rnn import CARRY, RNN, RNNCell, _fits  # noqa: F401  (CARRY, _fits: for wrappers)
+from .base import InputSpec, positive_int
+from .rnn import RNN, RNNCell
 
 # ``Recurrent`` is what every recurrent layer is (``Bidirectional`` takes any of them).
 Recurrent = RNN
@@ -270,8 +270,6 @@ class CellLayer(RNN):
         self.use_cudnn = use_cudnn
         self.input_spec = InputSpec(ndim=self.input_ndim)
 
-
-    get_config = Layer.get_config  # the layer's own arguments, not RNN's cell object
 
     def __getattr__(self, name):
         cell = self.__dict__.get("cell")

@@ -303,20 +303,6 @@ class RNN(Layer):
             self._seeds = cell._seeds
         self.input_spec = InputSpec(min_ndim=3)
 
-    def get_config(self):
-        """The constructor's arguments (the cell as an object).
-
-        >>> from jkeras.layers import GRUCell
-        >>> rnn = RNN(GRUCell(2), return_sequences=True)
-        >>> type(rnn)(**rnn.get_config()).return_sequences
-        True
-        """
-        return dict(cell=self.cell, return_sequences=self.return_sequences,
-                    return_state=self.return_state, go_backwards=self.go_backwards,
-                    stateful=self.stateful, unroll=self.unroll,
-                    zero_output_for_mask=self.zero_output_for_mask, name=self.name,
-                    trainable=self.trainable, dtype=self.dtype_policy)
-
     # -- the cell's part of the pytrees ---------------------------------------------------
     def _cell_tree(self, tree):
         return tree.get(self.cell.name, {}) if self._nest_cell else {
