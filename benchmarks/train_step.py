@@ -1,5 +1,6 @@
 """jkeras against hand-written JAX: the tutorial MLP's training step, ``train_on_batch``
-and eager call.
+and eager call; and the same MLPs written as Keras-style layers (``add_weight`` + ``call``)
+against the built-in layers.
 
 Interleaved in one run: blocks of steps alternate between the two implementations
 (the order turns round each round); the table reports the median time per step of each,
@@ -78,6 +79,62 @@ def mlp(with_bn):
     return jkeras.Sequential(stack + [layers.Dense(10, activation="softmax")])
 
 
+class KerasDense(layers.Layer):
+    """Dense written the Keras way."""
+
+    def __init__(self, units, activation=None):
+        super().__init__()
+        self.units, self.activation = units, jkeras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units))
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        return self.activation(inputs @ self.kernel + self.bias)
+
+
+class KerasDropout(layers.Layer):
+    def __init__(self, rate):
+        super().__init__()
+        self.rate, self.seed_generator = rate, jkeras.random.SeedGenerator(0)
+
+    def call(self, inputs, training=False):
+        if training:
+            return jkeras.random.dropout(inputs, self.rate, seed=self.seed_generator)
+        return inputs
+
+
+class KerasBatchNorm(layers.Layer):
+    """BatchNormalization's training-mode math with assigned moving statistics."""
+
+    def build(self, input_shape):
+        n = input_shape[-1]
+        self.gamma = self.add_weight(shape=(n,), initializer="ones")
+        self.beta = self.add_weight(shape=(n,), initializer="zeros")
+        self.moving_mean = self.add_weight(shape=(n,), initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(shape=(n,), initializer="ones", trainable=False)
+
+    def call(self, x, training=False):
+        if not training:
+            mean, var = self.moving_mean.value, self.moving_variance.value
+        else:
+            mean, var = jnp.mean(x, 0), jnp.var(x, 0)
+            self.moving_mean.assign(self.moving_mean * 0.99 + mean * 0.01)
+            self.moving_variance.assign(self.moving_variance * 0.99 + var * 0.01)
+        return (x - mean) * (jax.lax.rsqrt(var + 1e-3) * self.gamma) + self.beta
+
+
+def keras_style_mlp(with_bn):
+    stack = [jkeras.Input((784,)), KerasDense(128, "relu")]
+    if with_bn:
+        stack += [KerasDropout(0.5), KerasBatchNorm()]
+    stack += [KerasDense(128, "relu")]
+    if with_bn:
+        stack += [KerasDropout(0.5), KerasBatchNorm()]
+    return jkeras.Sequential(stack + [KerasDense(10, "softmax")])
+
+
 def make_step(forward, loss_fn, training):
     optimizer = optax.sgd(0.5)
 
@@ -125,6 +182,25 @@ def bench_train(with_bn, batch, rounds, steps):
         runners[name], hlo = train_runner(step, opt, model.params, model.state, x, y, steps)
         programs[name] = normalized_hlo(hlo)
     return time_blocks(runners, rounds), programs["jkeras"] == programs["hand"]
+
+
+def bench_keras_style(with_bn, batch, rounds, steps):
+    """The same MLP from Keras-style layers (weights copied) against the built-in ones."""
+    builtin = mlp(with_bn)
+    keras_style = keras_style_mlp(with_bn)
+    keras_style.set_weights(builtin.get_weights())
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((batch, 784), np.float32))
+    y = jnp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
+    np.testing.assert_allclose(keras_style(x), builtin(x), rtol=1e-5, atol=1e-6)
+    runners, programs = {}, {}
+    for name, model in (("keras-style", keras_style), ("built-in", builtin)):
+        forward = lambda p, s, x, training, rng, m=model: m.apply(p, s, x, training=training,
+                                                                  rng=rng)
+        step, opt = make_step(forward, categorical_crossentropy, training=with_bn)
+        runners[name], hlo = train_runner(step, opt, model.params, model.state, x, y, steps)
+        programs[name] = normalized_hlo(hlo)
+    return time_blocks(runners, rounds), programs["keras-style"] == programs["built-in"]
 
 
 def bench_eager(rounds, calls):
@@ -198,6 +274,13 @@ def main():
     times, same = bench_eager(args.rounds, args.steps * 4)
     rows.append(("eager model(x), batch 50", "model(x)", "jnp op by op, no jit", times, same,
                  1.3))
+    for with_bn in (False, True):
+        for batch in (50, 512):
+            times = bench_keras_style(with_bn, batch, args.rounds, args.steps)
+            times = ({"jkeras": times[0]["keras-style"], "hand": times[0]["built-in"]}, times[1])
+            what = "Keras-style layers, Dropout+BatchNorm" if with_bn else "Keras-style layers"
+            rows.append((f"train step, {what}, batch {batch}", "add_weight + call",
+                         "built-in layers", *times, 1.03))
     print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.rounds} interleaved "
           f"rounds, medians")
     print("| case | jkeras | reference | jkeras us | reference us | ratio | target | "

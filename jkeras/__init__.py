@@ -1,12 +1,13 @@
 """jkeras: Keras layers called on raw JAX arrays, over explicit params/state pytrees."""
 from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
-               metrics, mixed_precision, models, ops, optimizers, regularizers, saving, sharding,
-               state, utils)
+               metrics, mixed_precision, models, ops, optimizers, random, regularizers,
+               saving, sharding, state, utils, variables)
 from .models import Model, Sequential
 from .naming import name_scope
 from .pure import pure
 from .symbolic import Input, KerasTensor
 from .training import get_training, set_training, training_mode
+from .variables import Variable
 
 __version__ = "0.1.0"
 
@@ -20,8 +21,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Input", "KerasTensor", "Model", "Sequential", "activations", "callbacks", "constraints",
-    "datasets", "get_training", "initializers", "layers", "losses", "metrics",
-    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "regularizers", "saving",
-    "serve", "set_training", "sharding", "state", "training_mode", "utils",
+    "Input", "KerasTensor", "Model", "Sequential", "Variable", "activations", "callbacks",
+    "constraints", "datasets", "get_training", "initializers", "layers", "losses", "metrics",
+    "mixed_precision", "models", "name_scope", "ops", "optimizers", "pure", "random",
+    "regularizers", "saving", "serve", "set_training", "sharding", "state", "training_mode",
+    "utils", "variables",
 ]

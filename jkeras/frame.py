@@ -44,6 +44,23 @@ def active(frame):
         _stack.pop()
 
 
+def children_paths(owner, layers):
+    """``{id(layer): path}`` for a container's layers; two layers may not claim one path."""
+    paths, seen = {}, {}
+    for layer in layers:
+        if id(layer) in paths:
+            continue
+        for other_path, other in seen.items():
+            if layer.path == other_path or layer.path.startswith(other_path + "/") or \
+                    other_path.startswith(layer.path + "/"):
+                raise ValueError(
+                    f"{owner!r} has two layers named {layer.path!r} and {other_path!r}: "
+                    "their weights would share a path. Give each layer a unique name.")
+        paths[id(layer)] = layer.path
+        seen[layer.path] = layer
+    return paths
+
+
 def _subtree(tree, path):
     try:
         return state_lib.get_path(tree, path)
@@ -60,6 +77,11 @@ class Frame:
         self.training, self.rng = training, rng
         self._draws = 0
 
+    def next_key(self):
+        """A fresh key from ``rng``: for a layer called, or a draw of the caller's own."""
+        self._draws += 1
+        return jax.random.fold_in(self.rng, self._draws)
+
     def call(self, layer, args, kwargs, training):
         path = self.paths.get(id(layer))
         if path is None:
@@ -67,10 +89,7 @@ class Frame:
                 f"{layer!r} is called inside {self.owner!r} but is not one of its layers: "
                 "assign it to an attribute of the model (or pass it in its layer list) "
                 "so that its weights are part of the model's params.")
-        rng = None
-        if self.rng is not None and layer.uses_rng:
-            self._draws += 1
-            rng = jax.random.fold_in(self.rng, self._draws)
+        rng = self.next_key() if self.rng is not None and layer.uses_rng else None
         old = _subtree(self.state, path)
         out, new = layer.apply(_subtree(self.params, path), old, *args,
                                training=training_lib.resolve(training, self.training),

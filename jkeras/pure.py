@@ -8,7 +8,6 @@ from . import frame as frame_lib
 from . import random as random_lib
 from . import state as state_lib
 from . import training as training_lib
-from .models.model import _children_paths
 
 
 class _Collector:
@@ -44,7 +43,7 @@ class Pure:
                 training_lib.training_mode(False):
             jax.eval_shape(functools.partial(self.fn, **kwargs), *args)
         self._layers = collector.layers
-        self._paths = _children_paths(self, self._layers)
+        self._paths = frame_lib.children_paths(self, self._layers)
         params, state = {}, {}
         for layer in self._layers:
             p, s = layer._fresh(rng)

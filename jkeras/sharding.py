@@ -308,7 +308,7 @@ class _Step:
             self._weights_cache = ((params, state), placed)
         return placed
 
-    def _predict(self, params, state, x):
+    def _predict(self, params, state, x, *rest):  # rest: predict's key, if any
         params, state = self._weights(params, state)
         n = _rows(x)
         pad = -n % self.dist._local_data_size
@@ -320,7 +320,7 @@ class _Step:
         if fn is None:
             rows = NamedSharding(self.dist.mesh, PartitionSpec(self.dist.batch_dim_name))
             fn = self._jitted["predict"] = jax.jit(self.fn, out_shardings=rows)
-        out = fn(params, state, self.dist.distribute_batch(x))
+        out = fn(params, state, self.dist.distribute_batch(x), *rest)
         if jax.process_count() > 1:  # this process's own rows
             out = multihost_utils.global_array_to_host_local_array(
                 out, self.dist.mesh, PartitionSpec(self.dist.batch_dim_name))

@@ -32,6 +32,38 @@ def to_categorical(y, num_classes=None):
     return np.eye(num_classes, dtype="float32")[y]
 
 
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch given as ``x``, ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)``; missing parts are ``None``.
+
+    >>> unpack_x_y_sample_weight((1, 2))
+    (1, 2, None)
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"Data must be x, (x,), (x, y) or (x, y, sample_weight), got a tuple of "
+                     f"{len(data)} items.")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch as Keras hands it to a step: ``(x,)``, ``(x, y)`` or ``(x, y, sw)``.
+
+    >>> pack_x_y_sample_weight(1, 2)
+    (1, 2)
+    """
+    if y is None and sample_weight is None:
+        return (x,)
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
                   value=0.0):
     """Sequences of different lengths as one ``(len(sequences), maxlen, ...)`` NumPy array.
@@ -127,4 +159,5 @@ class PyDataset:
         self.on_epoch_end()
 
 
-__all__ = ["PyDataset", "clear_session", "pad_sequences", "set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "clear_session", "pack_x_y_sample_weight", "pad_sequences",
+           "set_random_seed", "to_categorical", "unpack_x_y_sample_weight"]

@@ -23,7 +23,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
                       MaxPooling2D, MaxPooling3D)
 from .recurrent import (GRU, LSTM, GRUCell, LSTMCell, Recurrent, SimpleRNN,
                         SimpleRNNCell)
-from .regularization import Dropout
+from .regularization import ActivityRegularization, Dropout
 from .rnn import RNN, RNNCell, StackedRNNCells
 from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, RepeatVector, Reshape,
                         UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
@@ -39,7 +39,7 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 __all__ = [
     "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell", "GRUCell", "LSTMCell", "RNN",
     "RNNCell", "SimpleRNNCell", "StackedRNNCells",
-    "Activation", "Add", "AdditiveAttention", "AlphaDropout",
+    "Activation", "ActivityRegularization", "Add", "AdditiveAttention", "AlphaDropout",
     "Attention", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional",
     "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",

@@ -13,9 +13,12 @@ from .. import frame as frame_lib
 from .. import mixed_precision
 from .. import naming, placement
 from .. import random as random_lib
+from .. import regularizers as regularizers_lib
 from .. import state as state_lib
 from .. import symbolic
 from .. import training as training_lib
+from .. import variables as variables_lib
+from .stateless import StatelessAPI
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _is_tracer(x):
     return isinstance(x, jax.core.Tracer)
 
 
-class Layer:
+class Layer(StatelessAPI):
     """The base of every layer.
 
     A layer is two pure functions and a thin object that stores their results:
@@ -119,6 +122,10 @@ class Layer:
     ...         return x * params["scale"], state
     >>> Scale()(jnp.ones((2, 3))).shape
     (2, 3)
+
+    A subclass may instead be written the Keras way (``add_weight`` in ``__init__`` or
+    ``build(self, input_shape)``, ``call(self, inputs, training=None)``): see
+    :mod:`jkeras.layers.keras_style`.
     """
 
     uses_training = False  # whether training=True changes what the layer computes
@@ -126,15 +133,22 @@ class Layer:
     supports_masking = False  # whether an incoming mask passes through unchanged
     stateful = False       # whether inference calls change the state too (a stateful RNN)
     untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
+    samples_in_inference = False  # whether inference calls draw random numbers too
     autocast = True        # cast floating inputs and weights to the compute dtype (Keras')
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         configurable.record_init(cls)  # for get_config: the arguments each layer was made with
+        if not getattr(cls, "_keras_base", False):
+            from . import keras_style
+            if keras_style.is_keras_style(cls):
+                keras_style.adopt(cls)
 
     def __init__(self, name=None, trainable=True, dtype=None, seed=None,
-                 input_shape=None, input_dim=None, batch_size=None):
+                 input_shape=None, input_dim=None, batch_size=None, activity_regularizer=None):
         self.path = naming.make_path(naming.to_snake_case(type(self).__name__), name)
+        self.activity_regularizer = regularizers_lib.get(activity_regularizer)
+        self._eager_losses = []
         self._trainable = bool(trainable)
         self._dtype_policy = _policy(self, dtype)
         self._seeds = None if seed is None else random_lib.SeedStream(seed)
@@ -410,6 +424,32 @@ class Layer:
         return sum((fn(v) for _, v, fn in self._per_weight(params, "regularizer")),
                    jnp.zeros((), jnp.float32))
 
+    def _regularized(self):
+        return any(True for _ in self._per_weight(self._params, "regularizer"))
+
+    def add_loss(self, value):
+        """Adds a scalar to the loss of the call that is running (Keras' ``add_loss``):
+        ``fit`` and ``train_step`` add it to the compiled loss; ``apply(...,
+        return_losses=True)`` returns it.
+
+        >>> import jax.numpy as jnp, jkeras
+        >>> class Penalty(jkeras.layers.Layer):
+        ...     def call(self, x):
+        ...         self.add_loss(jnp.sum(x))
+        ...         return x
+        >>> layer = Penalty(); _ = layer(jnp.ones(3)); [float(v) for v in layer.losses]
+        [3.0]
+        """
+        variables_lib.add_loss(value)
+
+    @property
+    def losses(self):
+        """The losses added during the last eager call, then the weight penalties."""
+        losses = list(self._eager_losses)
+        if self.built and self._regularized():
+            losses.append(self.regularization_loss(self.params))
+        return losses
+
     def apply_constraints(self, params):
         """``params`` with each constrained weight projected (``kernel_constraint``, ...).
 
@@ -483,10 +523,14 @@ class Layer:
             self.input_spec.check(self, shapes[0])
 
     # -- calling ---------------------------------------------------------------------------
-    def apply(self, params, state, *inputs, training=None, rng=None, **kwargs):
+    def apply(self, params, state, *inputs, training=None, rng=None, return_losses=False,
+              **kwargs):
         """The pure form: ``(outputs, new_state)``; nothing is stored or changed.
 
-        Safe under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
+        Safe under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. With ``return_losses``,
+        ``(outputs, new_state, losses)``: the scalars ``add_loss`` and activity
+        regularizers added during the call (weight penalties are
+        ``regularization_loss(params)``).
 
         >>> import jax, jax.numpy as jnp, jkeras
         >>> d = jkeras.layers.Dense(2); _ = d(jnp.ones((1, 3)))
@@ -497,7 +541,21 @@ class Layer:
         state_lib.check_like(self.params, params, "params", repr(self))
         state_lib.check_like(self.state, state, "state", repr(self))
         self._check_inputs(jax.tree_util.tree_map(symbolic.shape_of, inputs))
-        return self._apply(params, state, inputs, kwargs, training, rng)
+        if return_losses:
+            with variables_lib.collecting_losses() as losses:
+                out, new_state = self._apply_regularized(params, state, inputs, kwargs,
+                                                         training, rng)
+            return out, new_state, losses
+        return self._apply_regularized(params, state, inputs, kwargs, training, rng)
+
+    def _apply_regularized(self, params, state, inputs, kwargs, training, rng):
+        out, new_state = self._apply(params, state, inputs, kwargs, training, rng)
+        if self.activity_regularizer is not None:
+            # Keras 3: the penalty of each output, divided by its batch size.
+            for o in jax.tree_util.tree_leaves(out):
+                loss = self.activity_regularizer(o)
+                variables_lib.add_loss(loss / o.shape[0] if o.ndim else loss)
+        return out, new_state
 
     def _apply(self, params, state, inputs, kwargs, training, rng):
         p, s = self._split(params, state)
@@ -550,12 +608,12 @@ class Layer:
         if run is None:
             def pure(params, state, args, dynamic, rng):
                 return self.apply(params, state, *args, training=training, rng=rng,
-                                  **dynamic, **dict(static))
+                                  return_losses=True, **dynamic, **dict(static))
             run = self._jit_cache[(training, static)] = jax.jit(pure)
         rng = None
-        if training and self.uses_rng:
+        if (training or self.samples_in_inference) and self.uses_rng:
             rng = (self._seeds or random_lib.global_stream()).next()
-        out, new_state = run(self.params, self.state, args, dynamic, rng)
+        out, new_state, self._eager_losses = run(self.params, self.state, args, dynamic, rng)
         if (training or self.stateful) and jax.tree_util.tree_leaves(new_state):
             self.state = new_state
         return out

@@ -1,7 +1,9 @@
-"""Dropout: the layer, the pure function, and the checks random layers share."""
+"""Dropout (the layer, the pure function, the checks random layers share) and
+ActivityRegularization."""
 import jax
 import jax.numpy as jnp
 
+from .. import regularizers
 from .base import Layer, fraction
 
 
@@ -55,3 +57,23 @@ class Dropout(Layer):
         shape = None if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(x.shape, self.noise_shape))
         return dropout(x, self.rate, rng, shape), state
+
+
+class ActivityRegularization(Layer):
+    """Passes its input through and adds ``l1 * sum(|x|) + l2 * sum(x**2)``, divided by the
+    batch size, to the loss (an ``activity_regularizer`` on its own, as in Keras).
+
+    >>> import jax.numpy as jnp
+    >>> layer = ActivityRegularization(l1=0.5)
+    >>> _ = layer(jnp.ones((2, 3))); [float(v) for v in layer.losses]
+    [1.5]
+    """
+
+    supports_masking = True
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = l1, l2
+
+    def call(self, params, state, x, *, training=False, rng=None):
+        return x, state

@@ -16,6 +16,7 @@ import numpy as np
 from .. import configurable
 from ..losses.functions import EPSILON, _same_rank
 from ..naming import to_snake_case
+from .stateless import StatelessMetric
 from .functions import (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
 from .variables import MetricVariable, unwrap
@@ -48,7 +49,7 @@ def _samplewise(values, sample_weight, dtype, reduce=jnp.mean):
     return values, sample_weight
 
 
-class Metric:
+class Metric(StatelessMetric):
     """The base of streaming metrics: pure state functions plus a stateful shell.
 
     Subclasses write three pure functions:

@@ -150,9 +150,6 @@ class Compiled:
         if not self.is_jkeras_optimizer and not isinstance(self.optimizer,
                                                            optax.GradientTransformation):
             raise TypeError(f"compile: unsupported optimizer {self.optimizer!r}.")
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='mse' or "
-                             "loss='sparse_categorical_crossentropy'.")
         _check_loss_names(loss)
         _check_metric_names(metrics)
         self.steps_per_execution = data_lib.check_count(steps_per_execution,
@@ -176,7 +173,7 @@ class Compiled:
                 continue
             fn = losses_lib.get(lid)
             self.losses.append((i, fn, 1.0 if w is None else float(w), f"{name}_loss"))
-        if not self.losses:
+        if not self.losses and self.loss_spec is not None:
             raise ValueError(f"compile: no output has a loss; outputs are {names}.")
         self.output_names = names
         self.sparse_classes = {i: preds[i].shape[_class_axis(fn)]
@@ -186,6 +183,8 @@ class Compiled:
         self.resolved = True
 
     def _targets(self, y_spec, names, what):
+        if y_spec is None and self.loss_spec is None and not self.metrics_spec:
+            return [None] * len(names)  # the model adds its own loss and needs no targets
         if y_spec is None:
             raise ValueError(f"{what}: targets y are required: the loss compares the model's "
                              "outputs with them.")
@@ -282,7 +281,8 @@ class Compiled:
         preds = mixed_precision.autocast(flat_outputs(y_pred), jnp.float32)
         parts = [_loss_value(fn, targets[i], preds[i], sample_weight)
                  for i, fn, _, _ in self.losses]
-        total = sum(w * part for (_, _, w, _), part in zip(self.losses, parts))
+        total = sum((w * part for (_, _, w, _), part in zip(self.losses, parts)),
+                    jnp.zeros((), jnp.float32))
         return total, parts
 
     def init_metrics(self):

@@ -37,6 +37,7 @@ import optax
 from .. import placement
 from .. import random as random_lib
 from .. import state as state_lib
+from .keras_steps import KerasTrainAPI
 
 
 def copy_tree(tree):
@@ -70,7 +71,7 @@ def batch_size(x):
     return int(jax.tree_util.tree_leaves(x)[0].shape[0])
 
 
-class Steps:
+class Steps(KerasTrainAPI):
     """The explicit train state of a compiled model, and the pure steps over it.
 
     >>> import numpy as np, jkeras
@@ -115,10 +116,28 @@ class Steps:
             distribution.check_batch(x, what)
         c = self._compiled
         if c is not None and not c.resolved and what != "predict":
-            y_pred = jax.eval_shape(lambda p, s, x: self.apply(p, s, x, training=False)[0],
-                                    self.params, self.state, spec(x))
+            y_pred, _, added = jax.eval_shape(
+                lambda p, s, x: self.apply(p, s, x, training=False, return_losses=True),
+                self.params, self.state, spec(x))
+            custom = self._custom_steps()
             c.resolve(self, None if y is None else spec(y),
                       y_pred, None if sample_weight is None else spec(sample_weight), what)
+            if not c.losses and not added and (custom is None or custom.train is None):
+                c.resolved = False
+                raise ValueError(
+                    f"{what}: {self!r} has no loss to minimize: compile() was given no loss "
+                    "and the model adds none (add_loss). Pass loss= to compile, call "
+                    "self.add_loss in call(), or override train_step.")
+        custom = self._custom_steps() if c is not None else None
+        if custom is not None and what != "predict":
+            batch = (spec(x), None if y is None else spec(y),
+                     None if sample_weight is None else spec(sample_weight))
+            ts = jax.eval_shape(lambda: {"params": self.params, "state": self.state,
+                                         **self._ensure_extras()})
+            if custom.train is not None and what in ("fit", "train_on_batch"):
+                custom.prepare("train", ts, batch)
+            if custom.test is not None and what in ("evaluate", "test_on_batch"):
+                custom.prepare("test", ts, batch)
 
     def _ensure_extras(self, params=None):
         """The stored optimizer state, step and key (made now if compile was just called);
@@ -258,6 +277,9 @@ class Steps:
 
     def _train_batch(self, ts, metric_states, batch, guard=False):
         """One training step on ``batch = (x, y, sample_weight)``; a pure function."""
+        custom = self._custom_steps()
+        if custom is not None and custom.train is not None:
+            return custom.train_batch(ts, metric_states, batch, guard)
         c = self._compiled
         x, y, sample_weight = batch
         rng, key = ts["rng"], None
@@ -267,9 +289,10 @@ class Steps:
         scale = getattr(self.optimizer, "scale_loss", None)  # a LossScaleOptimizer's
 
         def loss_fn(params):
-            y_pred, new_state = self.apply(params, ts["state"], x, training=True, rng=key)
+            y_pred, new_state, added = self.apply(params, ts["state"], x, training=True,
+                                                  rng=key, return_losses=True)
             total, parts = c.loss(y, y_pred, sample_weight)
-            total = total + self.regularization_loss(params)
+            total = total + self.regularization_loss(params) + sum(map(jnp.sum, added))
             scaled = total if scale is None else scale(total, ts["opt_state"])
             return scaled, (total, y_pred, new_state, parts)
 
@@ -290,11 +313,14 @@ class Steps:
         return new_ts, metric_states
 
     def _test_batch(self, params, state, metric_states, batch):
+        custom = self._custom_steps()
+        if custom is not None and custom.test is not None:
+            return custom.test_batch(params, state, metric_states, batch)
         c = self._compiled
         x, y, sample_weight = batch
-        y_pred, _ = self.apply(params, state, x, training=False)
+        y_pred, _, added = self.apply(params, state, x, training=False, return_losses=True)
         total, parts = c.loss(y, y_pred, sample_weight)
-        total = total + self.regularization_loss(params)
+        total = total + self.regularization_loss(params) + sum(map(jnp.sum, added))
         return c.update_metrics(metric_states, y, y_pred, sample_weight, total, parts,
                                 batch_size(x))
 
@@ -311,6 +337,8 @@ class Steps:
         >>> sorted(logs)
         ['loss']
         """
+        if isinstance(train_state, tuple):  # Keras' form: train_step(state, data)
+            return self._keras_train_step(train_state, x)
         c = self._require_compiled("train_step")
         self._prepare(x, y, sample_weight, "train_step")
         ts, states = self._train_batch(train_state, c.init_metrics(), (x, y, sample_weight))
@@ -324,6 +352,8 @@ class Steps:
         >>> model.compile("sgd", "mse")
         >>> logs = model.test_step(model.get_train_state(), np.ones((4, 2)), np.ones((4, 1)))
         """
+        if isinstance(train_state, tuple):  # Keras' form: test_step(state, data)
+            return self._keras_test_step(train_state, x)
         c = self._require_compiled("test_step")
         self._prepare(x, y, sample_weight, "test_step")
         states = self._test_batch(train_state["params"], train_state["state"],

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import callbacks as callbacks_lib
 from .. import placement
+from .. import random as random_lib
 from . import data as data_lib
 from . import interrupts
 from .compiled import Compiled
@@ -168,7 +169,7 @@ class Trainer(Steps):
         return fn
 
     def _make_train_resident(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("train")
 
         def one(carry, data, order, size):
             ts, states, pos = carry
@@ -192,7 +193,7 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("steps", "size"), donate_argnums=0)
 
     def _make_train_host(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("train")
 
         def run(carry, batch, *, stacked):
             step = lambda c, b: self._fit_batch(*c, b, guard)
@@ -210,24 +211,26 @@ class Trainer(Steps):
         first, seen = states[_WATCH]
         ts, new = self._train_batch(ts, {k: v for k, v in states.items() if k != _WATCH},
                                     batch, guard)
-        bad = ~jnp.isfinite(new["loss"]["total"])
+        loss = new["logs"].get("loss", jnp.zeros(())) if "logs" in new else new["loss"]["total"]
+        bad = ~jnp.isfinite(loss)
         new[_WATCH] = jnp.stack([jnp.where((first < 0) & bad, seen, first), seen + 1])
         return ts, new
 
     def _make_train_batch(self, guard):
         # Only the model's own optimizer state is donated: the layers' arrays may be held
         # by the user (or shared with another model), so they stay valid.
-        c = self._compiled
+        custom = self._custom_kind("train")
+        init = (lambda: custom.empty["train"]) if custom else self._compiled.init_metrics
+        results = self._results_fn("train")
 
         def run(weights, extras, batch):  # fresh metrics made inside: nothing to transfer
-            ts, metrics = self._train_batch({**weights, **extras}, c.init_metrics(), batch,
-                                            guard)
-            return ts, c.result_list(metrics)
+            ts, metrics = self._train_batch({**weights, **extras}, init(), batch, guard)
+            return ts, results(metrics)
 
         return jax.jit(run, donate_argnums=1)
 
     def _make_test(self, guard):
-        results = self._compiled.result_list
+        results = self._results_fn("test")
 
         def run(states, params, state, batch, *, stacked):
             step = lambda s, b: self._test_batch(params, state, s, b)
@@ -240,9 +243,35 @@ class Trainer(Steps):
         return jax.jit(run, static_argnames=("stacked",), donate_argnums=0)
 
     def _make_predict(self, guard):
-        return jax.jit(lambda params, state, x: self.apply(params, state, x, training=False)[0])
+        custom = self._custom_steps()
+        if custom is not None and custom.predict is not None:
+            return jax.jit(lambda params, state, x, rng: custom.predict_batch(params, state, x))
+        return jax.jit(lambda params, state, x, rng: self.apply(params, state, x,
+                                                                training=False, rng=rng)[0])
 
-    def _fresh_metrics(self):
+    def _predict_key(self):
+        """A key for each predict batch of a model whose inference draws (a sampling layer)."""
+        return random_lib.global_stream().next() if self.samples_in_inference else None
+
+    # -- what the built-in steps or a Keras-form override report -------------------------
+    def _custom_kind(self, kind):
+        custom = self._custom_steps()
+        if custom is not None and getattr(custom, kind) is not None:
+            return custom
+        return None
+
+    def _results_fn(self, kind):
+        custom = self._custom_kind(kind)
+        return self._compiled.result_list if custom is None else custom.result_list(kind)
+
+    def _log_names(self, kind):
+        custom = self._custom_kind(kind)
+        return self._compiled.log_names if custom is None else custom.names[kind]
+
+    def _fresh_metrics(self, kind="train"):
+        custom = self._custom_kind(kind)
+        if custom is not None:
+            return custom.empty[kind]
         # Kept on the host: each epoch starts from a copy without dispatching init ops.
         if getattr(self, "_metric_init", None) is None:
             self._metric_init = jax.device_get(self._compiled.init_metrics())
@@ -316,11 +345,13 @@ class Trainer(Steps):
                         logs = self._train_epoch(run, train, shuffle, spe, cbs)
                         if logs is None:  # a generator ran dry
                             break
-                        epoch_logs = _floats(c.log_names, logs)
+                        epoch_logs = _floats(self._log_names("train"), logs)
                         if not warned and not math.isfinite(epoch_logs["loss"]):
                             warned = self._warn_nonfinite(run, epoch, epoch_logs["loss"])
                         self._sync_weights(run)
                         if validation is not None and _should_validate(epoch, validation_freq):
+                            if self._custom_kind("test") is not None:  # traced on first use
+                                self._prepare(*self._first_batch(validation), what="evaluate")
                             val_logs = self._evaluate_data(validation, spe, cbs)
                             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                         cbs.on_epoch_end(epoch, epoch_logs)
@@ -360,7 +391,8 @@ class Trainer(Steps):
                                  "epoch is one pass over the data.")
             x, y, sample_weight = (data_lib.as_arrays(t) for t in (x, y, sample_weight))
             data_lib.num_examples(x, y, sample_weight, "fit")
-            if y is None:
+            if y is None and self._compiled.loss_spec is not None and \
+                    self._custom_kind("train") is None:
                 raise ValueError("fit: targets y are required with array data.")
             if validation_split and validation_data is None:
                 (x, y, sample_weight), validation_data = data_lib.split_validation(
@@ -425,7 +457,7 @@ class Trainer(Steps):
     def _train_epoch(self, run, train, shuffle, spe, cbs):
         begin = cbs.wants("on_train_batch_begin")
         end = cbs.wants("on_train_batch_end")
-        names = self._compiled.log_names
+        names = self._log_names("train")
         if isinstance(train, data_lib.ArrayData) and train.resident and \
                 self._distribution() is None:  # a distribution shards each batch instead
             calls = self._resident_calls(run, train, shuffle, spe)
@@ -484,8 +516,8 @@ class Trainer(Steps):
             else source.epoch()
         begin = cbs.wants("on_test_batch_begin")
         end = cbs.wants("on_test_batch_end")
-        names = self._compiled.log_names
-        states, logs, step = self._fresh_metrics(), None, 0
+        names = self._log_names("test")
+        states, logs, step = self._fresh_metrics("test"), None, 0
         cbs.on_test_begin()
         for steps, stacked, batch in _executions(batches, spe):
             if begin:
@@ -555,7 +587,7 @@ class Trainer(Steps):
         for i, (xb, _, _) in enumerate(batches):
             if begin:
                 cbs.on_predict_batch_begin(i)
-            outputs.append(fn(params, state, xb))
+            outputs.append(fn(params, state, xb, self._predict_key()))
             if end:
                 cbs.on_predict_batch_end(i, {"outputs": outputs[-1]})
         cbs.on_predict_end()
@@ -583,7 +615,7 @@ class Trainer(Steps):
                           batch)
             self._write_weights(ts["params"], ts["state"])
             self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
-        return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
+        return _format_logs(_floats(self._log_names("train"), logs), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) on this batch in inference mode.
@@ -597,8 +629,8 @@ class Trainer(Steps):
         batch = self._one_batch(x, y, sample_weight, None, "test_on_batch")
         self._require_state("test_on_batch")
         fn = self._compiled_fn("test")
-        _, logs = fn(self._fresh_metrics(), self.params, self.state, batch, stacked=False)
-        return _format_logs(_floats(self._compiled.log_names, logs), return_dict)
+        _, logs = fn(self._fresh_metrics("test"), self.params, self.state, batch, stacked=False)
+        return _format_logs(_floats(self._log_names("test"), logs), return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays.
@@ -611,7 +643,7 @@ class Trainer(Steps):
         x = data_lib.as_arrays(x)
         data_lib.num_examples(x, None, None, "predict_on_batch")
         self._prepare(x, what="predict")
-        out = self._compiled_fn("predict")(self.params, self.state, x)
+        out = self._compiled_fn("predict")(self.params, self.state, x, self._predict_key())
         return jax.tree_util.tree_map(np.asarray, out)
 
     def _one_batch(self, x, y, sample_weight, class_weight, what):

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .stateless import StatelessOptimizer
+
 
 def _is_schedule(learning_rate):
     return callable(learning_rate)
@@ -67,7 +69,7 @@ def _cast(x, dtype):
     return x if x.dtype == dtype else x.astype(dtype)
 
 
-class Optimizer:
+class Optimizer(StatelessOptimizer):
     """Base class: Keras' options over a per-leaf update rule, with optax's interface.
 
     A subclass sets ``self.slot_names`` in ``__init__`` and implements ``_leaf``
