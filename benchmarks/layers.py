@@ -17,6 +17,8 @@ aside): if so, any ratio away from 1 is timing noise.
 * LSTM compile time (lowering + XLA compile of the training step, a fresh ``jax.jit`` each
   time) at 20 and at 200 time steps: a ``lax.scan`` keeps it nearly flat. Wall time is
   the target; the process CPU time, steadier on a busy machine, is printed beside it.
+  The same for ``RNN`` over a user-written cell (jkeras' pure form, Keras' MinimalRNNCell)
+  stacked on an ``LSTMCell``: the generic path of ``RNN(cell)``, also one scan.
 
     python benchmarks/layers.py            # the full table, ~3-4 minutes on 2 busy cores
     python benchmarks/layers.py --quick    # a smoke run (~1.5 minutes; its ratios are noise)
@@ -110,6 +112,28 @@ def hand_cnn_model(params, x):
 # -- the models, in jkeras and Keras -------------------------------------------------------
 def lstm_stack(lib):
     return [LSTM(32) if lib is layers else lib.LSTM(32), lib.Dense(10)]
+
+
+class MinimalCell(layers.Layer):
+    """Keras' MinimalRNNCell example in jkeras' pure form: h = tanh(x W + h U)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.state_size = units
+
+    def build(self, rng, input_shape, states_shape=None):
+        k1, k2 = jax.random.split(rng)
+        units = self.state_size
+        return {"kernel": jax.random.normal(k1, (input_shape[-1], units)) * 0.1,
+                "recurrent_kernel": jax.random.normal(k2, (units, units)) * 0.1}, {}
+
+    def call(self, params, state, inputs, states, *, training=False, rng=None):
+        h = jnp.tanh(inputs @ params["kernel"] + states[0] @ params["recurrent_kernel"])
+        return (h, [h]), state
+
+
+def cell_stack(lib):
+    return [layers.RNN([layers.LSTMCell(32), MinimalCell(32)]), layers.Dense(10)]
 
 
 def cnn_stack(lib):
@@ -269,12 +293,15 @@ def compile_timer(loss_fn, params, state, shape, cpu_times):
 def bench_compile(repeats):
     """Per-round wall and CPU seconds of each (jkeras or hand, 20 or 200 steps) compile."""
     model = jkeras_model(lstm_stack, LSTM_SHAPE)
+    cells = jkeras_model(cell_stack, LSTM_SHAPE)
     hand = hand_params(model.get_weights(), LSTM_PATHS)
     runners, cpu = {}, collections.defaultdict(list)
     for t in (20, 200):
         shape = (LSTM_SHAPE[0], t, LSTM_SHAPE[2])
         runners[f"jkeras {t}"] = compile_timer(jk_loss(model), model.params, model.state, shape,
                                                cpu[f"jkeras {t}"])
+        runners[f"cells {t}"] = compile_timer(jk_loss(cells), cells.params, cells.state, shape,
+                                              cpu[f"cells {t}"])
         runners[f"hand {t}"] = compile_timer(hand_loss(hand_lstm_model), hand, {}, shape,
                                              cpu[f"hand {t}"])
     return time_blocks(runners, repeats), cpu
@@ -322,6 +349,11 @@ def main():
                  *summary(t, "jkeras 200", "jkeras 20"), "", 1.5))
     rows.append((f"{case} CPU time, 200 vs 20 steps", "jkeras, 200 steps", "jkeras, 20 steps",
                  *summary(cpu, "jkeras 200", "jkeras 20"), "", None))
+    cells = "RNN([LSTMCell, user cell]) compile (lower+compile)"
+    rows.append((f"{cells}, 200 vs 20 steps", "jkeras, 200 steps", "jkeras, 20 steps",
+                 *summary(t, "cells 200", "cells 20"), "", 1.5))
+    rows.append((f"{cells} CPU time, 200 vs 20 steps", "jkeras, 200 steps", "jkeras, 20 steps",
+                 *summary(cpu, "cells 200", "cells 20"), "", None))
     rows.append((f"{case}, 200 vs 20 steps", "hand-written, 200 steps", "hand-written, 20 steps",
                  *summary(t, "hand 200", "hand 20"), "", None))
     rows.append((f"{case}, 20 steps", "jkeras", "hand-written JAX",

@@ -234,6 +234,12 @@ class VarianceScaling(Initializer):
         self._init = jinit.variance_scaling(scale, mode, distribution, **axes)
 
     def _draw(self, key, shape, dtype):
+        shape = tuple(shape)
+        if len(shape) < 2 and self.input_axes is None:
+            # Keras' fans of a vector: fan in = fan out = its size (1 for a scalar), where
+            # JAX refuses; a (1, n) draw read as "fan_out" has exactly that variance.
+            vector = jinit.variance_scaling(self.scale, "fan_out", self.distribution)
+            return vector(key, (1, shape[0] if shape else 1), dtype).reshape(shape)
         return self._init(key, shape, dtype)
 
     def _args(self):

@@ -95,6 +95,23 @@ def test_elementwise_keras_parity_and_shapes(keras, name, n, ref):
     _keras_parity(keras, name, {}, [(4, 3, 2)] * n)
 
 
+# Shapes that broadcast as Keras 3 merges them: lower ranks gain axes after the batch axis.
+BROADCAST = [[(4, 3, 2), (4, 1, 2), (4, 3, 1)], [(4, 3, 2), (4, 2), (4, 1)],
+             [(4, 5, 1, 2), (4, 3, 1), (4, 1, 1, 2)]]
+
+
+@pytest.mark.parametrize("name,n,ref", ELEMENTWISE + [("Add", 3, sum)],
+                         ids=[c[0] for c in ELEMENTWISE] + ["Add"])
+@pytest.mark.parametrize("shapes", BROADCAST, ids=["same-rank", "lower-rank", "both"])
+def test_elementwise_broadcasting_matches_numpy_and_keras(keras, name, n, ref, shapes):
+    shapes = shapes[:n]
+    xs = [rand(*s) for s in shapes]
+    rank = max(len(s) for s in shapes)
+    expanded = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in xs]
+    np.testing.assert_allclose(getattr(mx, name)()(xs), ref(expanded), rtol=1e-6, atol=1e-6)
+    _keras_parity(keras, name, {}, shapes)
+
+
 @pytest.mark.parametrize("axes,normalize,sx,sy", DOTS)
 def test_dot_keras_parity_and_shapes(keras, axes, normalize, sx, sy):
     _keras_parity(keras, "Dot", dict(axes=axes, normalize=normalize), [sx, sy])
@@ -138,9 +155,13 @@ def test_subtract_needs_exactly_two_inputs():
         mx.Subtract()(rand(2, 3))
 
 
-def test_elementwise_shapes_must_agree():
-    with pytest.raises(ValueError, match=r"'maximum'.*one shape.*\(2, 3\).*\(2, 4\)"):
+def test_elementwise_shapes_must_broadcast():
+    with pytest.raises(ValueError, match=r"'maximum'.*broadcast.*\(2, 3\).*\(2, 4\)"):
         mx.Maximum()([rand(2, 3), rand(2, 4)])
+    with pytest.raises(ValueError, match=r"'add'.*one batch size.*\(2, 3\).*\(1, 3\)"):
+        mx.Add()([rand(2, 3), rand(1, 3)])
+    with pytest.raises(ValueError, match=r"'multiply'.*broadcast.*\(None, 5, 3\)"):
+        mx.Multiply()([jkeras.Input((5, 3)), jkeras.Input((4, 1))])
 
 
 def test_dot_incompatible_axes():

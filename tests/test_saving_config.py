@@ -52,6 +52,12 @@ LAYER_ARGS = {
     "Bidirectional": lambda: dict(layer=layers.LSTM(3, return_sequences=True),
                                   merge_mode="sum"),
     "TimeDistributed": lambda: dict(layer=layers.Dense(3)),
+    "RNN": lambda: dict(cell=layers.LSTMCell(3), return_sequences=True),
+    "StackedRNNCells": lambda: dict(cells=[layers.LSTMCell(3), layers.GRUCell(2)]),
+    "SimpleRNNCell": dict(units=3), "LSTMCell": dict(units=3, dropout=0.1),
+    "GRUCell": dict(units=3), "ConvLSTMCell": dict(rank=2, filters=2, kernel_size=3),
+    "ConvLSTM1D": dict(filters=2, kernel_size=3), "ConvLSTM2D": dict(filters=2, kernel_size=3),
+    "ConvLSTM3D": dict(filters=2, kernel_size=3),
 }
 ABSTRACT = {"Layer", "Merge", "Recurrent", "Wrapper", "Optimizer", "Metric", "Loss",
             "LearningRateSchedule", "Initializer"}

@@ -6,6 +6,7 @@ from .base import InputSpec, Layer, Weight
 from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D,
                             Conv3DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
 from .core import Activation, Dense, Embedding, Identity, Lambda, Rescaling
 from .einsum_dense import EinsumDense
 from .masking import Masking
@@ -20,8 +21,10 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                       MaxPooling2D, MaxPooling3D)
-from .recurrent import GRU, LSTM, Recurrent, SimpleRNN
+from .recurrent import (GRU, LSTM, GRUCell, LSTMCell, Recurrent, SimpleRNN,
+                        SimpleRNNCell)
 from .regularization import ActivityRegularization, Dropout
+from .rnn import RNN, RNNCell, StackedRNNCells
 from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, RepeatVector, Reshape,
                         UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from .wrappers import Bidirectional, TimeDistributed, Wrapper
@@ -34,6 +37,8 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 
 __all__ = [
+    "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell", "GRUCell", "LSTMCell", "RNN",
+    "RNNCell", "SimpleRNNCell", "StackedRNNCells",
     "Activation", "ActivityRegularization", "Add", "AdditiveAttention", "AlphaDropout",
     "Attention", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional",

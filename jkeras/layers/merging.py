@@ -8,6 +8,7 @@ import operator
 import jax
 import jax.numpy as jnp
 
+from .. import symbolic
 from .base import Layer
 
 
@@ -65,20 +66,47 @@ _EPSILON = 1e-7  # Keras' backend.epsilon(): the largest inverse norm Dot(normal
 
 
 class _Elementwise(Merge):
-    """Folds a list of same-shape inputs with the binary function ``op``, left to right."""
+    """Folds a list of inputs with the binary function ``op``, left to right.
+
+    As in Keras 3 the inputs broadcast: their batch sizes must agree, the other axes
+    broadcast as in NumPy (aligned at the end), so an input of lower rank gains axes of
+    size 1 right after its batch axis: (batch, 4) with (batch, 3, 4) gives (batch, 3, 4).
+    """
 
     op = None
 
+    def _check_shapes(self, shapes):
+        if len({s[0] for s in shapes if s} - {None}) > 1:
+            raise ValueError(f"{self!r} needs inputs with one batch size, got shapes {shapes}")
+        functools.reduce(lambda a, b: self._broadcast(a, b, shapes), [s[1:] for s in shapes])
+
+    def _broadcast(self, a, b, shapes):
+        """The broadcast shape of ``a`` and ``b`` (batch axes left out)."""
+        if len(a) < len(b):
+            a, b = b, a
+        out = list(a[:len(a) - len(b)])
+        for i, j in zip(a[len(a) - len(b):], b):
+            if i is not None and j is not None and 1 not in (i, j) and i != j:
+                raise ValueError(f"{self!r} needs inputs whose shapes broadcast (batch axis "
+                                 f"aside), got incompatible shapes {shapes}")
+            out.append(j if i == 1 else i if j == 1 or j is None else j)
+        return tuple(out)
+
     def call(self, params, state, inputs, *, training=False, rng=None):
+        self._check_shapes([symbolic.shape_of(x) for x in inputs])
+        rank = max(x.ndim for x in inputs)
+        inputs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
         return functools.reduce(type(self).op, inputs), state
 
 
 class Add(_Elementwise):
-    """Adds a list of inputs of the same shape.
+    """Adds a list of inputs (whose shapes broadcast, as in Keras 3).
 
     >>> import jax.numpy as jnp
     >>> Add()([jnp.ones(2), jnp.ones(2)]).tolist()
     [2.0, 2.0]
+    >>> Add()([jnp.ones((2, 3, 4)), jnp.ones((2, 4))]).shape
+    (2, 3, 4)
     """
 
     op = operator.add
@@ -102,7 +130,7 @@ class Subtract(_Elementwise):
 
 
 class Multiply(_Elementwise):
-    """Multiplies a list of inputs of the same shape, elementwise.
+    """Multiplies a list of inputs (that broadcast), elementwise.
 
     >>> import jax.numpy as jnp
     >>> Multiply()([jnp.full(2, 2.0), jnp.full(2, 3.0)]).tolist()
@@ -113,7 +141,7 @@ class Multiply(_Elementwise):
 
 
 class Maximum(_Elementwise):
-    """The elementwise maximum of a list of inputs of the same shape.
+    """The elementwise maximum of a list of inputs (that broadcast).
 
     >>> import jax.numpy as jnp
     >>> Maximum()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
@@ -124,7 +152,7 @@ class Maximum(_Elementwise):
 
 
 class Minimum(_Elementwise):
-    """The elementwise minimum of a list of inputs of the same shape.
+    """The elementwise minimum of a list of inputs (that broadcast).
 
     >>> import jax.numpy as jnp
     >>> Minimum()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()
@@ -135,7 +163,7 @@ class Minimum(_Elementwise):
 
 
 class Average(_Elementwise):
-    """The elementwise mean of a list of inputs of the same shape.
+    """The elementwise mean of a list of inputs (that broadcast).
 
     >>> import jax.numpy as jnp
     >>> Average()([jnp.array([1.0, 4.0]), jnp.array([3.0, 2.0])]).tolist()

@@ -1,9 +1,12 @@
-"""Recurrent layers: ``SimpleRNN``, ``LSTM``, ``GRU``, each its time loop as one ``lax.scan``.
+"""Recurrent layers: ``SimpleRNN``, ``LSTM``, ``GRU`` and their cells.
 
-Weights are Keras 3's, names, shapes, gate order and ``get_weights()`` order included:
-``kernel`` (features, k*units), ``recurrent_kernel`` (units, k*units), ``bias``, with the
-gates LSTM i, f, c, o and GRU z, r, h. One scan over time keeps the compiled program the
-same size for 20 or 2,000 time steps.
+Each layer is ``RNN`` (see ``rnn.py``) over its cell, made from the layer's arguments, with
+the cell's weights at the layer's top level: ``lstm/kernel``, ``lstm/recurrent_kernel``,
+``lstm/bias`` (Keras nests them under ``lstm/lstm_cell/``; the shapes, gate order and
+``get_weights()`` order are Keras 3's, so weights move one to one). ``kernel`` is
+(features, k*units), ``recurrent_kernel`` (units, k*units), with the gates LSTM i, f, c, o
+and GRU z, r, h. ``RNN(LSTMCell(n))`` computes what ``LSTM(n)`` does, with the weights
+nested under the cell's name as in Keras.
 
 Differences from Keras, on purpose:
 
@@ -11,18 +14,18 @@ Differences from Keras, on purpose:
   numbers are those of Keras' default (rolled) loop. (Keras' own unrolled loop gives a
   masked *first* step the output 0 rather than the initial state's ``h``.)
 * ``use_cudnn`` is accepted and ignored: XLA compiles the loop for every device.
-* ``activity_regularizer`` and ``implementation`` are not accepted: jkeras has no
-  activity losses, and Keras' ``implementation`` changes only how the same math is run.
+* ``implementation`` is not accepted: Keras' ``implementation`` changes only how the same
+  math is run.
 """
 import jax
 import jax.numpy as jnp
 
-from .. import activations, constraints, initializers, regularizers
-from .. import symbolic
-from .base import InputSpec, Layer, fraction, positive_int
-from .regularization import dropout, require_rng
+from .. import activations, constraints, initializers, naming, regularizers
+from .base import InputSpec, positive_int
+from .rnn import RNN, RNNCell
 
-CARRY = "states"  # a stateful layer's carry, in its state pytree: shape (n_carries, batch, units)
+# ``Recurrent`` is what every recurrent layer is (``Bidirectional`` takes any of them).
+Recurrent = RNN
 
 
 def _config(local_vars):
@@ -30,12 +33,6 @@ def _config(local_vars):
     config = {k: v for k, v in local_vars.items() if k not in ("self", "kwargs", "__class__")}
     config.update(local_vars.get("kwargs", {}))
     return config
-
-
-def _fits(shape, want):
-    """Whether ``shape`` equals ``want``, ``None`` (unknown) matching any size."""
-    return len(shape) == len(want) and all(
-        a is None or b is None or a == b for a, b in zip(shape, want))
 
 
 def _project(h, kernel, masks, gates):
@@ -52,44 +49,15 @@ def _project(h, kernel, masks, gates):
     return jnp.concatenate([(h * m) @ k for m, k in zip(masks, blocks)], axis=-1)
 
 
-def _dropout_masks(key, rate, shape, dtype):
-    """Keras' dropout masks: 0 or ``1 / (1 - rate)``, drawn once per sequence."""
-    return dropout(jnp.ones(shape, dtype), rate, key)
-
-
-class Recurrent(Layer):
-    """What ``SimpleRNN``, ``LSTM`` and ``GRU`` share: the scan over time and its options.
-
-    A subclass sets ``gates`` (k in the kernels' k*units columns) and ``carries`` (the
-    number of state arrays), and writes ``_input_bias``, ``_step`` and ``_bias``.
-
-    Call arguments: ``layer(x, initial_state=None, mask=None, training=None)`` with ``x``
-    of shape (batch, timesteps, features); ``initial_state`` is one array (or a list of
-    ``carries`` arrays) of shape (batch, units); ``mask`` is a boolean (batch, timesteps)
-    array, and masked steps keep the previous state and output, as in Keras.
-
-    With ``stateful=True`` the final carry is kept in the layer's state pytree (under
-    ``"states"``, shape (carries, batch, units)) and is the next call's initial state;
-    every eager call writes it back, in training or inference mode. As in Keras it is not
-    one of the layer's ``weights`` (nor saved, nor counted by ``count_params``).
-
-    >>> import jax.numpy as jnp
-    >>> [(type(l).__name__, l.gates) for l in (SimpleRNN(4), LSTM(4), GRU(4))]
-    [('SimpleRNN', 1), ('LSTM', 4), ('GRU', 3)]
-    >>> LSTM(4, return_sequences=True)(jnp.ones((2, 5, 3))).shape
-    (2, 5, 4)
-    """
-
-    gates = 1
-    carries = 1
-    supports_masking = True
-    untracked_state = (CARRY,)  # as in Keras, the carry is not a weight
+# -- the cells -----------------------------------------------------------------------------
+class _DenseCell(RNNCell):
+    """What ``SimpleRNNCell``, ``LSTMCell`` and ``GRUCell`` share: the weights, dropout and
+    the input projection. A subclass sets ``gates`` and writes ``step``."""
 
     def __init__(self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
                  kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-                 recurrent_dropout, return_sequences, return_state, go_backwards, stateful,
-                 unroll, zero_output_for_mask, **kwargs):
+                 recurrent_dropout, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(self, "units", units)
         self.activation = activations.get(activation)
@@ -103,21 +71,16 @@ class Recurrent(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = fraction(self, "dropout", dropout)
-        self.recurrent_dropout = fraction(self, "recurrent_dropout", recurrent_dropout)
-        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
-        self.go_backwards, self.stateful = bool(go_backwards), bool(stateful)
-        self.unroll, self.zero_output_for_mask = bool(unroll), bool(zero_output_for_mask)
-        # Only dropout makes the training flag (and a PRNG key) matter.
-        self.uses_training = self.uses_rng = bool(self.dropout or self.recurrent_dropout)
-        self.input_spec = InputSpec(ndim=3)
+        self._init_dropout(dropout, recurrent_dropout)
+        self.state_size = self.output_size = self.units
+        self.input_spec = InputSpec(min_ndim=2)
 
-    # -- weights -------------------------------------------------------------------------
-    def build(self, rng, input_shape):
-        if len(input_shape) != 3 or input_shape[-1] is None:
-            raise ValueError(f"{self!r} expects inputs of rank 3 (batch, timesteps, features) "
-                             f"with known features, got shape {input_shape}")
-        self.input_spec = InputSpec(ndim=3, axes={-1: input_shape[-1]})
+
+    def build(self, rng, input_shape, states_shape=None):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"{self!r} expects step inputs (batch, features) with known "
+                             f"features, got shape {input_shape}")
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_shape[-1]})
         k_kernel, k_recurrent, k_bias = jax.random.split(rng, 3)
         width = self.gates * self.units
         params = {
@@ -126,192 +89,69 @@ class Recurrent(Layer):
                 k_recurrent, (self.units, width), self.dtype)}
         if self.use_bias:
             params["bias"] = self._bias(k_bias)
-        state = {}
-        if self.stateful:
-            if input_shape[0] is None:
-                raise ValueError(
-                    f"{self!r} is stateful, so it needs a fixed batch size, got input shape "
-                    f"{input_shape}. Pass batch_size= to Input (or call it on an array).")
-            state[CARRY] = jnp.zeros((self.carries, input_shape[0], self.units), self.dtype)
-        return params, state
+        return params, {}
 
     def _bias(self, rng):
         return self.bias_initializer(rng, (self.gates * self.units,), self.dtype)
 
-    # Keras keeps the carry out of get_weights/save/count_params; so do we.
-
-    def reset_states(self, states=None):
-        """Zeros a stateful layer's carry, or sets it to ``states`` (a list of arrays).
-
-        A layer that is not stateful has nothing to reset, as in Keras.
-
-        >>> import jax.numpy as jnp
-        >>> rnn = SimpleRNN(4, stateful=True)
-        >>> _ = rnn(jnp.ones((2, 3, 5)))
-        >>> rnn.reset_states()
-        """
-        if not self.stateful:
-            return
-        self._require_built("reset_states")
-        old = self._state[CARRY]
-        if states is None:
-            new = jnp.zeros_like(old)
-        else:
-            new = jnp.stack(self._check_states(states, old.shape[1:], "reset_states"))
-        self._state = {**self._state, CARRY: new.astype(old.dtype)}
-
-    reset_state = reset_states
-
-    # -- calling -------------------------------------------------------------------------
-    def _check_states(self, states, shape, what):
-        states = list(states) if isinstance(states, (list, tuple)) else [states]
-        shapes = [symbolic.shape_of(s) for s in states]
-        if len(states) != self.carries or not all(_fits(s, shape) for s in shapes):
-            raise ValueError(f"{self!r}: {what} must be {self.carries} array(s) of shape "
-                             f"{tuple(shape)} (batch, units), got shapes {shapes}")
-        return [jnp.asarray(s, self.compute_dtype) for s in states]
-
-    def _initial_carry(self, state, x, initial_state):
-        shape = (symbolic.shape_of(x)[0], self.units)
-        if self.stateful:
-            built = tuple(state[CARRY].shape[1:])
-            if not _fits(shape, built):
-                raise ValueError(f"{self!r} is stateful with batch size {built[0]}, got input "
-                                 f"shape {symbolic.shape_of(x)}. Keep the batch size fixed.")
-        if initial_state is not None:
-            return tuple(self._check_states(initial_state, shape, "initial_state"))
-        if self.stateful:
-            return tuple(state[CARRY][i].astype(self.compute_dtype) for i in range(self.carries))
-        zeros = jnp.zeros((x.shape[0], self.units), self.compute_dtype)
-        return (zeros,) * self.carries
-
-    def _check_mask(self, mask, x):
-        want = symbolic.shape_of(x)[:2]
-        if not _fits(symbolic.shape_of(mask), want):
-            raise ValueError(f"{self!r}: the mask must have shape {want} (batch, timesteps) "
-                             f"like the input {symbolic.shape_of(x)}, got {mask.shape}")
-        return mask.astype(bool)
-
-    def _dropout(self, x, training, rng):
-        """Input and recurrent dropout masks, drawn once per sequence (or None, None)."""
-        if not training or not self.uses_rng:
-            return None, None
-        require_rng(self, rng)
-        k_in, k_rec = jax.random.split(rng)
-        n = self.gates if self.recurrent_dropout else 1
-        batch = x.shape[0]
-        inputs = recurrent = None
-        if self.dropout:
-            inputs = _dropout_masks(k_in, self.dropout, (n, batch, x.shape[-1]), x.dtype)
-        if self.recurrent_dropout:
-            recurrent = _dropout_masks(k_rec, self.recurrent_dropout, (n, batch, self.units),
-                                       x.dtype)
-        return inputs, recurrent
-
-    def call(self, params, state, x, initial_state=None, *, mask=None, training=False,
-             rng=None):
-        x = x.astype(self.compute_dtype)
-        carry = self._initial_carry(state, x, initial_state)
-        in_masks, rec_masks = self._dropout(x, training, rng)
-        # The input projection does not depend on the carry: one matmul over all steps.
-        xz = _project(jnp.swapaxes(x, 0, 1), params["kernel"], in_masks, self.gates)
-        if self.use_bias:
-            xz = xz + self._input_bias(params)
-        steps_mask = None
-        if mask is not None:
-            steps_mask = jnp.swapaxes(self._check_mask(mask, x), 0, 1)[..., None]
-
-        def step(carry, inputs):
-            xz_t, mask_t = inputs
-            new, out = self._step(params, carry, xz_t, rec_masks)
-            if mask_t is not None:  # masked steps keep the carry; Keras' output rule
-                new = tuple(jnp.where(mask_t, n, c) for n, c in zip(new, carry))
-                held = jnp.zeros_like(out) if self.zero_output_for_mask else carry[0]
-                out = jnp.where(mask_t, out, held)
-            return new, (out if self.return_sequences else None)
-
-        carry, outs = jax.lax.scan(step, carry, (xz, steps_mask), reverse=self.go_backwards,
-                                   unroll=self.unroll)
-        if self.return_sequences:
-            # Keras returns a backward layer's outputs in the order it produced them.
-            output = jnp.swapaxes(outs[::-1] if self.go_backwards else outs, 0, 1)
-        else:
-            output = carry[0]  # the last step's output (a masked step's is the held h)
-            if steps_mask is not None and self.zero_output_for_mask:
-                output = jnp.where(steps_mask[0 if self.go_backwards else -1], output, 0.0)
-        if self.stateful:
-            state = {**state, CARRY: jnp.stack(carry).astype(state[CARRY].dtype)}
-        return ((output, *carry) if self.return_state else output), state
-
-    def compute_mask(self, inputs, mask=None):
-        """The input's mask for a returned sequence; nothing for a last output."""
-        return mask if self.return_sequences else None
-
-    # -- the cell, per subclass --------------------------------------------------------------
     def _input_bias(self, params):
         return params["bias"]
 
-    def _step(self, params, carry, xz, rec_masks):
-        """``(new_carry, output)`` for one step, given ``x_t @ kernel + input bias``."""
-        raise NotImplementedError
+    def project(self, params, x, in_masks):
+        """``x @ kernel`` (+ the input bias), gate by gate under per-gate dropout masks."""
+        xz = _project(x, params["kernel"], in_masks, self.gates)
+        return xz + self._input_bias(params) if self.use_bias else xz
 
 
-class SimpleRNN(Recurrent):
-    """A fully connected RNN: ``h = activation(x_t @ kernel + h @ recurrent_kernel + bias)``.
+class SimpleRNNCell(_DenseCell):
+    """One step of ``SimpleRNN``: ``h = activation(x @ kernel + h @ recurrent_kernel + bias)``.
 
     >>> import jax.numpy as jnp
-    >>> SimpleRNN(4)(jnp.ones((32, 10, 8))).shape
-    (32, 4)
-    >>> SimpleRNN(4, return_sequences=True)(jnp.ones((32, 10, 8))).shape
-    (32, 10, 4)
+    >>> out, [h] = SimpleRNNCell(4)(jnp.ones((2, 3)), [jnp.zeros((2, 4))])
+    >>> out.shape
+    (2, 4)
     """
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
-                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, seed=None, **kwargs):
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
         self._config = _config(locals())
         super().__init__(**self._config)
 
-    def _step(self, params, carry, xz, rec_masks):
-        h = self.activation(xz + _project(carry[0], params["recurrent_kernel"], rec_masks, 1))
-        return (h,), h
+    def step(self, params, rec_masks, states, xz):
+        h = self.activation(xz + _project(states[0], params["recurrent_kernel"], rec_masks, 1))
+        return h, [h]
 
 
-class LSTM(Recurrent):
-    """Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras 3's layer.
+class LSTMCell(_DenseCell):
+    """One step of ``LSTM`` (gates i, f, c, o); states ``[h, c]``, output ``h``.
 
-    Gates in Keras' order i, f, c, o; ``unit_forget_bias=True`` starts the forget gate's
-    bias at 1. ``return_state=True`` returns ``(output, h, c)``.
+    ``unit_forget_bias=True`` starts the forget gate's bias at 1.
 
     >>> import jax.numpy as jnp
-    >>> lstm = LSTM(32)
-    >>> lstm(jnp.ones((4, 20, 64))).shape
-    (4, 32)
-    >>> [w.name for w in lstm.weights]
-    ['kernel', 'recurrent_kernel', 'bias']
+    >>> cell = LSTMCell(4)
+    >>> out, [h, c] = cell(jnp.ones((2, 3)), cell.get_initial_state(2))
+    >>> cell.state_size, c.shape
+    ([4, 4], (2, 4))
     """
 
-    gates, carries = 4, 2
+    gates = 4
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
                  recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto",
-                 zero_output_for_mask=False, **kwargs):
+                 recurrent_dropout=0.0, seed=None, **kwargs):
         self._config = _config(locals())
         config = dict(self._config)
-        del config["recurrent_activation"], config["unit_forget_bias"], config["use_cudnn"]
+        del config["recurrent_activation"], config["unit_forget_bias"]
         super().__init__(**config)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.use_cudnn = _use_cudnn(self, use_cudnn)
+        self.state_size = [self.units, self.units]
 
     def _bias(self, rng):
         if not self.unit_forget_bias:
@@ -322,29 +162,25 @@ class LSTM(Recurrent):
                                 jnp.ones((u,), self.dtype),
                                 self.bias_initializer(k2, (2 * u,), self.dtype)])
 
-    def _step(self, params, carry, xz, rec_masks):
-        h, c = carry
+    def step(self, params, rec_masks, states, xz):
+        h, c = states
         z = xz + _project(h, params["recurrent_kernel"], rec_masks, 4)
         i, f, g, o = jnp.split(z, 4, axis=-1)
         sigma = self.recurrent_activation
         c = sigma(f) * c + sigma(i) * self.activation(g)
         h = sigma(o) * self.activation(c)
-        return (h, c), h
+        return h, [h, c]
 
 
-class GRU(Recurrent):
-    """Gated recurrent unit (Cho et al., 2014), Keras 3's layer: ``reset_after=True``.
-
-    Gates in Keras' order z, r, h. With ``reset_after=True`` (the default, cuDNN's
-    convention) the reset gate multiplies ``h @ recurrent_kernel`` and the bias has shape
-    (2, 3*units): input bias, then recurrent bias.
+class GRUCell(_DenseCell):
+    """One step of ``GRU`` (gates z, r, h); ``reset_after=True`` (the default, cuDNN's
+    convention) applies the reset gate after the recurrent matmul and gives the bias the
+    shape (2, 3*units): input bias, then recurrent bias.
 
     >>> import jax.numpy as jnp
-    >>> gru = GRU(8)
-    >>> gru(jnp.ones((2, 5, 3))).shape
-    (2, 8)
-    >>> gru.params["bias"].shape
-    (2, 24)
+    >>> out, [h] = GRUCell(4)(jnp.ones((2, 3)), [jnp.zeros((2, 4))])
+    >>> out.shape
+    (2, 4)
     """
 
     gates = 3
@@ -353,17 +189,14 @@ class GRU(Recurrent):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
-                 zero_output_for_mask=False, **kwargs):
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, reset_after=True,
+                 seed=None, **kwargs):
         self._config = _config(locals())
         config = dict(self._config)
-        del config["recurrent_activation"], config["reset_after"], config["use_cudnn"]
+        del config["recurrent_activation"], config["reset_after"]
         super().__init__(**config)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
-        self.use_cudnn = _use_cudnn(self, use_cudnn)
 
     def _bias(self, rng):
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -372,8 +205,8 @@ class GRU(Recurrent):
     def _input_bias(self, params):
         return params["bias"][0] if self.reset_after else params["bias"]
 
-    def _step(self, params, carry, xz, rec_masks):
-        (h,), u = carry, self.units
+    def step(self, params, rec_masks, states, xz):
+        (h,), u = states, self.units
         kernel = params["recurrent_kernel"]
         x_z, x_r, x_h = jnp.split(xz, 3, axis=-1)
         sigma = self.recurrent_activation
@@ -391,10 +224,132 @@ class GRU(Recurrent):
             h_h = h if rec_masks is None else h * rec_masks[2]
             hh = self.activation(x_h + (r * h_h) @ kernel[:, 2 * u:])
         h = z * h + (1 - z) * hh
-        return (h,), h
+        return h, [h]
 
 
-def _use_cudnn(layer, value):
-    if value not in ("auto", True, False):
-        raise ValueError(f"{layer!r}: use_cudnn must be 'auto', True or False, got {value!r}")
-    return value
+# -- the layers ----------------------------------------------------------------------------
+_RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+             "zero_output_for_mask")
+_LAYER_ARGS = ("name", "trainable", "dtype", "seed", "input_shape", "input_dim", "batch_size")
+
+
+class CellLayer(RNN):
+    """A built-in recurrent layer: ``RNN`` over a cell of class ``cell_class`` made from the
+    layer's own arguments, the cell's weights at the layer's top level (``lstm/kernel``).
+
+    The cell's attributes read through the layer, as in Keras (``lstm.units``).
+
+    Call arguments: ``layer(x, initial_state=None, mask=None, training=None)`` (see
+    ``RNN``). With ``stateful=True`` the final states are kept under ``"states"`` in the
+    layer's state, stacked: shape (number of states, batch, units).
+
+    >>> import jax.numpy as jnp
+    >>> [(type(l).__name__, l.gates) for l in (SimpleRNN(4), LSTM(4), GRU(4))]
+    [('SimpleRNN', 1), ('LSTM', 4), ('GRU', 3)]
+    >>> LSTM(4, return_sequences=True)(jnp.ones((2, 5, 3))).shape
+    (2, 5, 4)
+    """
+
+    _nest_cell = False
+    cell_class = None
+    input_ndim = 3  # (batch, timesteps, features)
+
+    def __init__(self, config, **layer_kwargs):  # layer_kwargs: RNN's and Layer's, by name
+        config = {**config, **layer_kwargs}
+        self._config = config
+        config = dict(config)
+        rnn_args = {k: config.pop(k) for k in _RNN_ARGS if k in config}
+        layer_args = {k: config.pop(k) for k in _LAYER_ARGS if k in config}
+        use_cudnn = config.pop("use_cudnn", "auto")
+        cell = self.cell_class(**config, dtype=layer_args.get("dtype"),
+                               name=naming.to_snake_case(self.cell_class.__name__))
+        super().__init__(cell, **rnn_args, **layer_args)
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"{self!r}: use_cudnn must be 'auto', True or False, got "
+                             f"{use_cudnn!r}")
+        self.use_cudnn = use_cudnn
+        self.input_spec = InputSpec(ndim=self.input_ndim)
+
+
+    def __getattr__(self, name):
+        cell = self.__dict__.get("cell")
+        if cell is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(cell, name)
+
+
+class SimpleRNN(CellLayer):
+    """A fully connected RNN: ``h = activation(x_t @ kernel + h @ recurrent_kernel + bias)``.
+
+    >>> import jax.numpy as jnp
+    >>> SimpleRNN(4)(jnp.ones((32, 10, 8))).shape
+    (32, 4)
+    >>> SimpleRNN(4, return_sequences=True)(jnp.ones((32, 10, 8))).shape
+    (32, 10, 4)
+    """
+
+    cell_class = SimpleRNNCell
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, seed=None, **kwargs):
+        super().__init__(_config(locals()))
+
+
+class LSTM(CellLayer):
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997), Keras 3's layer.
+
+    Gates in Keras' order i, f, c, o; ``unit_forget_bias=True`` starts the forget gate's
+    bias at 1. ``return_state=True`` returns ``(output, h, c)``.
+
+    >>> import jax.numpy as jnp
+    >>> lstm = LSTM(32)
+    >>> lstm(jnp.ones((4, 20, 64))).shape
+    (4, 32)
+    >>> [w.name for w in lstm.weights]
+    ['kernel', 'recurrent_kernel', 'bias']
+    """
+
+    cell_class = LSTMCell
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto",
+                 zero_output_for_mask=False, **kwargs):
+        super().__init__(_config(locals()))
+
+
+class GRU(CellLayer):
+    """Gated recurrent unit (Cho et al., 2014), Keras 3's layer: ``reset_after=True``.
+
+    Gates in Keras' order z, r, h. With ``reset_after=True`` (the default, cuDNN's
+    convention) the reset gate multiplies ``h @ recurrent_kernel`` and the bias has shape
+    (2, 3*units): input bias, then recurrent bias.
+
+    >>> import jax.numpy as jnp
+    >>> gru = GRU(8)
+    >>> gru(jnp.ones((2, 5, 3))).shape
+    (2, 8)
+    >>> gru.params["bias"].shape
+    (2, 24)
+    """
+
+    cell_class = GRUCell
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
+                 zero_output_for_mask=False, **kwargs):
+        super().__init__(_config(locals()))

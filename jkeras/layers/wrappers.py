@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from .. import state as state_lib
 from .. import symbolic
 from .base import InputSpec, Layer
-from .recurrent import CARRY, Recurrent, _fits
+from .recurrent import Recurrent
+from .rnn import CARRY, _fits
 from .regularization import require_rng
 
 
