@@ -189,8 +189,8 @@ for trial in range(20):
     kind = ("arrays", "generator")[trial % 2]
     model.set_train_state(start)
     Count.seen = 0
-    signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(0.0005, 0.05)))
-    try:
+    try:  # the alarm may go off at once: inside the try
+        signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(0.0005, 0.05)))
         fit(kind, 10**6)
     except KeyboardInterrupt:
         pass
