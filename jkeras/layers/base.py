@@ -721,6 +721,31 @@ def option(layer, arg, get, value):
         raise type(err)(f"{layer}: {arg}: {err}") from None
 
 
+def index_problem(values, size):
+    """What keeps ``values`` from being row indices into ``size`` rows (a number that is not
+    whole, or one outside ``[0, size)``), or ``None``. A NumPy check on host values.
+
+    >>> import numpy as np
+    >>> index_problem(np.array([0, 4]), 3)
+    'got values from 0 to 4'
+    >>> index_problem(np.array([0.5, 1.0]), 3)
+    'got 0.5, not a whole number (1 such values)'
+    >>> index_problem(np.array([2.0]), 3) is None
+    True
+    """
+    values = np.asarray(values)
+    if not values.size:
+        return None
+    if not np.issubdtype(values.dtype, np.integer):
+        bad = values[~np.isfinite(values) | (values != np.round(values))]
+        if bad.size:
+            return f"got {bad.flat[0].item()!r}, not a whole number ({bad.size} such values)"
+    low, high = values.min(), values.max()
+    if low < 0 or high >= size:
+        return f"got values from {low.item()} to {high.item()}"
+    return None
+
+
 def fraction(layer, arg, value):
     """``value`` as a float in [0, 1) (a dropout rate: 1 would drop everything), or a
     ValueError naming the layer and argument.

@@ -4,10 +4,9 @@ import inspect
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from .base import InputSpec, Layer, flag, option, positive_int
+from .base import InputSpec, Layer, flag, index_problem, option, positive_int
 
 
 class Dense(Layer):
@@ -122,19 +121,10 @@ class Embedding(Layer):
         return inputs != 0 if self.mask_zero else None
 
     def _eager_call(self, args, kwargs, training):
-        indices = np.asarray(args[0])
-        if indices.size:
-            if not np.issubdtype(indices.dtype, np.integer):
-                bad = indices[~np.isfinite(indices) | (indices != np.round(indices))]
-                if bad.size:
-                    raise ValueError(f"{self!r} expects integer indices, got "
-                                     f"{bad.flat[0].item()!r} in an array of dtype "
-                                     f"{indices.dtype}.")
-            low, high = indices.min(), indices.max()
-            if low < 0 or high >= self.input_dim:
-                raise ValueError(f"{self!r} expects indices in [0, {self.input_dim}) (its "
-                                 f"input_dim), got values from {low.item()} to "
-                                 f"{high.item()}.")
+        problem = index_problem(args[0], self.input_dim)
+        if problem:
+            raise ValueError(f"{self!r} expects integer indices in [0, {self.input_dim}) (its "
+                             f"input_dim), {problem}.")
         return super()._eager_call(args, kwargs, training)
 
     def call(self, params, state, x, *, training=False, rng=None):

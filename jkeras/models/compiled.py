@@ -9,13 +9,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from .. import losses as losses_lib
 from .. import metrics as metrics_lib
 from .. import mixed_precision
 from .. import optimizers as optimizers_lib
+from ..layers.base import index_problem
 from . import data as data_lib
 
 
@@ -258,20 +258,12 @@ class Compiled:
         once per call, not per step."""
         targets = self._targets(y, self.output_names, what)
         for i, classes in self.sparse_classes.items():
-            labels = np.asarray(targets[i])
             where = f" for output {self.output_names[i]!r}" if len(self.output_names) > 1 else ""
-            if not np.issubdtype(labels.dtype, np.integer):
-                bad = labels[~np.isfinite(labels) | (labels != np.round(labels))]
-                if bad.size:
-                    raise ValueError(f"{what}: y{where} must hold class indices (whole numbers) "
-                                     f"for sparse_categorical_crossentropy, got "
-                                     f"{bad.flat[0].item()!r} ({bad.size} such values).")
-            low, high = labels.min(), labels.max()
-            if low < 0 or high >= classes:
+            problem = index_problem(targets[i], classes)
+            if problem:
                 raise ValueError(f"{what}: y{where} must hold class indices in [0, {classes}) "
                                  f"for sparse_categorical_crossentropy (the model gives "
-                                 f"{classes} classes), got values from {low.item()} to "
-                                 f"{high.item()}.")
+                                 f"{classes} classes), {problem}.")
 
     # -- pure functions used inside the compiled steps --------------------------------------
     def loss(self, y, y_pred, sample_weight):
