@@ -162,6 +162,9 @@ class Functional(Model):
         return jax.tree_util.tree_map(take, self.outputs)
 
 
+Model._functional = Functional  # what Model(inputs, outputs) builds, without an import cycle
+
+
 @functools.cache
 def _masked_args(cls):
     """``(position, name, name + "_mask")`` for each ``call`` argument with a mask parameter."""

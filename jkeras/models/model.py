@@ -34,15 +34,16 @@ class Model(Trainer, KerasLayer):
     """
 
     _weights_prefixed = False
+    _functional = None  # the Functional class, which registers itself on import
 
     def __new__(cls, *args, **kwargs):
         outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
         if (cls is Model and (args or "inputs" in kwargs)) or symbolic.is_symbolic(outputs):
-            from .functional import Functional
-            if not issubclass(cls, Functional):
+            functional = Model._functional  # set by jkeras.models.functional, a subclass
+            if not issubclass(cls, functional):
                 # A subclass called as CustomModel(inputs, outputs) is a functional model
                 # with the subclass's methods, as in Keras.
-                cls = Functional if cls is Model else _functional_subclass(cls, Functional)
+                cls = functional if cls is Model else _functional_subclass(cls, functional)
         return super().__new__(cls)
 
     @property
