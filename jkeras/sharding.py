@@ -234,13 +234,14 @@ class _Distribution:
         axis = 1 if stacked else 0
         sharding = NamedSharding(self.mesh, PartitionSpec(*[None] * axis, self.batch_dim_name))
 
-        def put(a):
-            if jax.process_count() > 1:
-                return jax.make_array_from_process_local_data(sharding, np.asarray(a))
-            if np.shape(a)[axis] % self.data_size:
-                return jax.device_put(a, self._replicated)
-            return jax.device_put(a, sharding)
-        return jax.tree_util.tree_map(put, batch)
+        if jax.process_count() > 1:
+            return jax.tree_util.tree_map(
+                lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)),
+                batch)
+        shardings = jax.tree_util.tree_map(
+            lambda a: self._replicated if np.shape(a)[axis] % self.data_size else sharding,
+            batch)
+        return jax.device_put(batch, shardings)  # one transfer call for every leaf
 
     # -- the trainer's compiled calls ------------------------------------------------------
     def wrap_step(self, kind, fn):
