@@ -19,6 +19,7 @@ import io
 
 import jax
 import numpy as np
+import pytest
 
 import jkeras
 from jkeras import ops
@@ -54,8 +55,14 @@ def mnist_model(keras, layers):
     return inputs, model
 
 
-def test_introduction_inputs_and_summary():
-    inputs, model = mnist_model(jkeras, jkeras.layers)
+@pytest.fixture(scope="module")
+def mnist():
+    """The introduction's model, which the guide then trains."""
+    return mnist_model(jkeras, jkeras.layers)
+
+
+def test_introduction_inputs_and_summary(mnist):
+    inputs, model = mnist
     img_inputs = jkeras.Input(shape=(32, 32, 3))
     assert inputs.shape == (None, 784) and inputs.dtype == "float32"
     assert img_inputs.shape == (None, 32, 32, 3)
@@ -63,11 +70,12 @@ def test_introduction_inputs_and_summary():
     assert total_params(model) == "55,050"        # as the guide prints
 
 
-def test_training_evaluation_and_inference(tmp_path, monkeypatch):
+def test_training_evaluation_and_inference(mnist, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _, model = mnist_model(jkeras, jkeras.layers)
+    _, model = mnist
     keras = jkeras
-    (x_train, y_train), (x_test, y_test) = synthetic_digits(600), synthetic_digits(100)
+    # Sizes the batches divide (64, and 32 in evaluate), after the split too.
+    (x_train, y_train), (x_test, y_test) = synthetic_digits(320), synthetic_digits(128)
     model.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=keras.optimizers.RMSprop(),
@@ -261,8 +269,8 @@ def test_multiple_inputs_and_outputs():
 
     # Dummy input data (fewer, shorter samples than the guide's 1280 x 100 words)
     num_words, num_tags, num_departments = 10000, 12, 4
-    title_data = np.random.randint(num_words, size=(32, 10))
-    body_data = np.random.randint(num_words, size=(32, 12))
+    title_data = np.random.randint(num_words, size=(32, 6))
+    body_data = np.random.randint(num_words, size=(32, 8))
     tags_data = np.random.randint(2, size=(32, num_tags)).astype("float32")
 
     # Dummy target data
@@ -272,7 +280,7 @@ def test_multiple_inputs_and_outputs():
     history = model.fit(
         {"title": title_data, "body": body_data, "tags": tags_data},
         {"priority": priority_targets, "department": dept_targets},
-        epochs=3,
+        epochs=2,
         batch_size=32,
         verbose=0,
     )

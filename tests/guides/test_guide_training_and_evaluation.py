@@ -45,7 +45,9 @@ CENTRES = RNG.random((10, 784))
 
 @pytest.fixture(scope="module")
 def data():
-    (x_train, y_train), (x_test, y_test) = synthetic_mnist(640), synthetic_mnist(128)
+    # Sizes that batches of 32 and 64 divide, also after validation_split=0.2: no
+    # smaller last batch, so no extra compilation.
+    (x_train, y_train), (x_test, y_test) = synthetic_mnist(448), synthetic_mnist(128)
     # Preprocess the data (these are NumPy arrays)
     y_train = y_train.astype("float32")
     y_test = y_test.astype("float32")
@@ -93,6 +95,15 @@ def get_compiled_model():
 
 def decreasing(values):
     return values[-1] < values[0]
+
+
+@pytest.fixture(scope="module")
+def split_model():
+    """One ``get_compiled_model()`` for the sections that fit it on ``x_train`` with
+    ``batch_size=64, validation_split=0.2`` (validation, callbacks, checkpoints,
+    TensorBoard): the guide makes a fresh one in each, but their checks hold for any
+    compiled model, and sharing it compiles its steps once."""
+    return get_compiled_model()
 
 
 # --- API overview: a first end-to-end example -----------------------------------------------
@@ -232,9 +243,9 @@ def test_custom_metric(data):
 # --- Validation holdout; datasets --------------------------------------------------------------
 
 
-def test_validation_split(data):
+def test_validation_split(data, split_model):
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
     history = model.fit(x_train, y_train, batch_size=64, validation_split=0.2, epochs=1,
                         verbose=0)
     assert "val_sparse_categorical_accuracy" in history.history
@@ -258,11 +269,11 @@ def test_training_and_evaluation_from_datasets(data):
     result = model.evaluate(test_dataset, verbose=0)
     logs = dict(zip(model.metrics_names, result))
     assert sorted(logs) == ["loss", "sparse_categorical_accuracy"]
-    assert logs["loss"] == pytest.approx(model.evaluate(x_test, y_test, verbose=0)[0],
-                                         rel=1e-5)
+    assert logs["loss"] == pytest.approx(
+        model.evaluate(x_test, y_test, batch_size=64, verbose=0)[0], rel=1e-5)
 
-    # Only use 2 batches per epoch (the guide: 100)
-    model = get_compiled_model()
+    # Only use 2 batches per epoch (the guide: 100), on the same model (the guide: a new
+    # get_compiled_model(); the same one runs the same compiled step)
     history = model.fit(train_dataset, epochs=3, steps_per_epoch=2, verbose=0)
     assert len(history.history["loss"]) == 3
 
@@ -347,7 +358,7 @@ def test_class_and_sample_weights(data):
 
     sample_weight = np.ones(shape=(len(y_train),))
     sample_weight[y_train == 5] = 2.0
-    model = get_compiled_model()
+    # (the guide: a new get_compiled_model(); the same one runs the same compiled step)
     with_sample_weight = model.fit(x_train, y_train, sample_weight=sample_weight,
                                    batch_size=64, epochs=1, verbose=0)
     assert np.isfinite(with_class_weight.history["loss"][0])
@@ -467,9 +478,9 @@ def test_multi_input_multi_output_models():
 # --- Callbacks and learning rate schedules ----------------------------------------------------
 
 
-def test_early_stopping_and_a_custom_callback(data):
+def test_early_stopping_and_a_custom_callback(data, split_model):
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
 
     class LossHistory(keras.callbacks.Callback):
         def on_train_begin(self, logs):
@@ -607,10 +618,10 @@ def test_logistic_endpoint_compiled_without_a_loss():
 # --- Checkpointing models -----------------------------------------------------------------------
 
 
-def test_model_checkpoint(data, tmp_path, monkeypatch, capsys):
+def test_model_checkpoint(data, split_model, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
 
     callbacks = [
         keras.callbacks.ModelCheckpoint(
@@ -665,34 +676,34 @@ def test_make_or_restore_model(data, tmp_path, monkeypatch, capsys):
     def run():   # the guide's script, run twice: a fresh start, then a restart
         model = make_or_restore_model()
         callbacks = [
-            # This callback saves the model every 8 batches (the guide: 100).
+            # This callback saves the model every 5 batches (the guide: 100).
             # We include the training loss in the saved model name.
             keras.callbacks.ModelCheckpoint(
-                filepath=checkpoint_dir + "/model-loss={loss:.2f}.keras", save_freq=8
+                filepath=checkpoint_dir + "/model-loss={loss:.2f}.keras", save_freq=5
             )
         ]
         history = model.fit(x_train, y_train, epochs=1, callbacks=callbacks, verbose=0)
         return model, history.history["loss"][0]
 
     model, loss = run()
-    # 16 batches of 32: saved after batches 8 and 16, the last with the epoch's loss.
+    # 10 batches of 32: saved after batches 5 and 10, the last with the epoch's loss.
     assert capsys.readouterr().out == "Creating a new model\n"
     assert f"model-loss={loss:.2f}.keras" in os.listdir(checkpoint_dir)
     weights = model.get_weights()
     restored, _ = run()
     assert capsys.readouterr().out == f"Restoring from ./ckpt/model-loss={loss:.2f}.keras\n"
     assert type(restored.optimizer) is keras.optimizers.RMSprop
-    # The restart began from the last checkpoint: its first step is the optimizer's 17th.
-    assert int(restored.get_train_state()["step"]) == 32
+    # The restart began from the last checkpoint: its first step is the optimizer's 11th.
+    assert int(restored.get_train_state()["step"]) == 20
     assert not all(np.array_equal(a, b) for a, b in zip(weights, restored.get_weights()))
 
 
 # --- Using the TensorBoard callback ---------------------------------------------------------------
 
 
-def test_tensorboard_callback(data, tmp_path):
+def test_tensorboard_callback(data, split_model, tmp_path):
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
     log_dir = str(tmp_path / "full_path_to_your_logs")
     tensorboard_callback = keras.callbacks.TensorBoard(
         log_dir=log_dir,
@@ -700,7 +711,7 @@ def test_tensorboard_callback(data, tmp_path):
         embeddings_freq=0,  # How often to log embedding visualizations
         update_freq="epoch",
     )  # How often to write logs (default: once per epoch)
-    history = model.fit(x_train, y_train, batch_size=64, epochs=2,
+    history = model.fit(x_train, y_train, batch_size=64, epochs=2, validation_split=0.2,
                         callbacks=[tensorboard_callback], verbose=0)
     events = EventAccumulator(os.path.join(log_dir, "train"))
     events.Reload()
