@@ -17,8 +17,8 @@ left to the OS) both are no-ops.
 import signal
 import threading
 
-# ``signal``'s wrappers turn handlers into enums and back, through exceptions: ~40 us per
-# block, a third of ``train_on_batch``'s host time. Its C core does the same in ~2 us.
+# ``signal``'s wrappers turn handlers into enums and back, through exceptions: ~45 us per
+# block, a third of ``train_on_batch``'s host work. Its C core does the same in ~2 us.
 import _signal
 
 
