@@ -163,7 +163,8 @@ def ordered_like(reference, tree):
     """
     if not isinstance(reference, dict):
         return tree
-    return {k: ordered_like(v, tree[k]) for k, v in reference.items()}
+    return {k: ordered_like(v, tree[k]) if isinstance(v, dict) else tree[k]
+            for k, v in reference.items()}
 
 
 def count(tree):

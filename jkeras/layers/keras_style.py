@@ -264,8 +264,12 @@ class KerasLayer(Layer):
         tree = dict(getattr(Layer, which).fget(self))
         for layer in self._unique_layers():
             sub = getattr(layer, which)
-            if sub:
+            if not sub:
+                continue
+            if state_lib.SEP in layer.path:
                 tree = state_lib.set_path(tree, layer.path, sub)
+            else:  # a direct child: into the fresh dict, without copying it again
+                tree[layer.path] = sub
         return tree
 
     def _scatter(self, which, tree):
@@ -284,10 +288,11 @@ class KerasLayer(Layer):
 
     def _assign(self, params, state):
         """Puts back trees made from these weights (by a compiled step): unchecked."""
-        own_p, own_s = Layer.params.fget(self), Layer.state.fget(self)
-        self._params, self._state = self._split(
-            state_lib.ordered_like(own_p, {k: params[k] for k in own_p}),
-            state_lib.ordered_like(own_s, {k: state[k] for k in own_s}))
+        if self._params or self._state:  # own weights (a container usually has none)
+            own_p, own_s = Layer.params.fget(self), Layer.state.fget(self)
+            self._params, self._state = self._split(
+                state_lib.ordered_like(own_p, {k: params[k] for k in own_p}),
+                state_lib.ordered_like(own_s, {k: state[k] for k in own_s}))
         for layer in self._unique_layers():
             layer._assign(_subtree(params, layer.path), _subtree(state, layer.path))
 

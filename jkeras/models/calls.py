@@ -45,7 +45,9 @@ def executions(batches, steps_per_execution):
 
 
 def floats(names, values):
-    return dict(zip(names, map(float, jax.device_get(values))))  # one transfer
+    if len(values) > 1:
+        values = jax.device_get(values)  # one transfer for them all
+    return dict(zip(names, map(float, values)))
 
 
 def check_verbose(verbose, what):

@@ -241,7 +241,8 @@ class Fitting:
         layers' arrays (which users may hold) are copied; the rest is the model's own."""
         self._require_state("fit")
         extras = self._ensure_extras()
-        run = _Run({"params": _copy(self.params), "state": _copy(self.state), **extras}, guard)
+        params, state = _copy((self.params, self.state))
+        run = _Run({"params": params, "state": state, **extras}, guard)
         self._extras = None
         self._live = run
         return run
@@ -260,14 +261,15 @@ class Fitting:
         """Writes copies of the current weights to the layers (the run's are donated).
 
         ``_end_run`` writes them again whatever happens, so an interrupt here is harmless."""
-        self._write_weights(_copy(run.ts["params"]), _copy(run.ts["state"]))
+        self._write_weights(*_copy((run.ts["params"], run.ts["state"])))
         run.synced = jax.tree_util.tree_leaves((self.params, self.state))
 
     def _adopt_weight_changes(self, run):
         """If a callback set the model's weights, training continues from those."""
         now = jax.tree_util.tree_leaves((self.params, self.state))
         if any(a is not b for a, b in zip(now, run.synced)):
-            run.ts = {**run.ts, "params": _copy(self.params), "state": _copy(self.state)}
+            params, state = _copy((self.params, self.state))
+            run.ts = {**run.ts, "params": params, "state": state}
 
     def _train_epoch(self, run, train, shuffle, spe, cbs):
         begin = cbs.wants("on_train_batch_begin")

@@ -126,8 +126,13 @@ class Trainer(Fitting, Inference, Steps):
         return self._compiled.result_list if custom is None else custom.result_list(kind)
 
     def _log_names(self, kind):
-        custom = self._custom_kind(kind)
-        return self._compiled.log_names if custom is None else custom.names[kind]
+        key = ("trainer", "log_names", kind)  # asked after every step: kept
+        names = self._jit_cache.get(key)
+        if names is None:
+            custom = self._custom_kind(kind)
+            names = self._compiled.log_names if custom is None else custom.names[kind]
+            self._jit_cache[key] = names
+        return names
 
     def _fresh_metrics(self, kind="train"):
         custom = self._custom_kind(kind)
@@ -161,8 +166,16 @@ class Trainer(Fitting, Inference, Steps):
         return format_logs(floats(self._log_names("train"), logs), return_dict)
 
     def _one_batch(self, x, y, sample_weight, class_weight, what):
-        x, y, sample_weight = (data_lib.as_arrays(t) for t in (x, y, sample_weight))
+        batch = tuple(data_lib.as_arrays(t) for t in (x, y, sample_weight))
+        if class_weight is None:  # the checks' outcome depends only on shapes and dtypes
+            key = ("trainer", "checked", what, data_lib.signature(batch),
+                   self._distribution())
+            if key in self._jit_cache:
+                return batch
+        x, y, sample_weight = batch
         data_lib.num_examples(x, y, sample_weight, what)
         sample_weight = data_lib.class_sample_weights(y, class_weight, sample_weight)
         self._prepare(x, y, sample_weight, what)
+        if class_weight is None:  # forgotten with the compiled functions
+            self._jit_cache[key] = True
         return x, y, sample_weight
