@@ -134,6 +134,13 @@ def _trainable_paths(model, config):
             for w, path in zip(slot.weights(), slot.param_paths()) if w.trainable]
 
 
+def _slot_order(model, config):
+    """``(slot, weight path)`` for each per-weight optimizer variable, in Keras' order."""
+    paths = _trainable_paths(model, config)
+    return [(slot, path) for group in model.optimizer.slot_groups for path in paths
+            for slot in group]
+
+
 def _extra_scalars(optimizer, opt_state):
     known = {"iterations", "learning_rate", *optimizer.slot_names}
     return sorted(k for k in opt_state if k not in known)
@@ -145,9 +152,8 @@ def optimizer_arrays(model, config, opt_state):
     arrays = [opt_state["iterations"]]
     if "learning_rate" in opt_state:
         arrays.append(opt_state["learning_rate"])
-    for path in _trainable_paths(model, config):
-        for slot in optimizer.slot_names:
-            arrays.append(state_lib.get_path(opt_state[slot], path))
+    for slot, path in _slot_order(model, config):
+        arrays.append(state_lib.get_path(opt_state[slot], path))
     return arrays + [opt_state[k] for k in _extra_scalars(optimizer, opt_state)]
 
 
@@ -158,9 +164,8 @@ def optimizer_state_from(model, config, arrays):
     state = dict(template, iterations=next(values))
     if "learning_rate" in template:
         state["learning_rate"] = next(values)
-    for path in _trainable_paths(model, config):
-        for slot in model.optimizer.slot_names:
-            state[slot] = state_lib.set_path(state[slot], path, next(values))
+    for slot, path in _slot_order(model, config):
+        state[slot] = state_lib.set_path(state[slot], path, next(values))
     for key in _extra_scalars(model.optimizer, template):
         state[key] = next(values)
     return jax.tree_util.tree_map(lambda t, v: jnp.asarray(v, t.dtype), template, state)
