@@ -1,5 +1,4 @@
 """The .keras file both ways with Keras 3, compile state, and .weights.h5 files."""
-import json
 import os
 import zipfile
 
@@ -142,19 +141,6 @@ def test_compile_true_resumes_bitwise(tmp_path, opt):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_optimizer_state_reaches_keras(keras, tmp_path):
-    model = _trained(1)
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    theirs = keras.saving.load_model(path)
-    assert int(theirs.optimizer.iterations.numpy()) == 4
-    ours = model.get_train_state()["opt_state"]
-    kernel = model.layers[0].weights[0].path
-    m = jkeras.state.get_path(ours["momentums"], kernel)
-    np.testing.assert_array_equal(theirs.optimizer.variables[2].numpy(), np.asarray(m))
-    assert json.loads(theirs.to_json())["config"]["name"] == model.name
-
-
 def test_weights_h5_both_ways(keras, tmp_path):
     ours = jkeras.Sequential([layers.Conv1D(3, 2, input_shape=(5, 2)), layers.Flatten(),
                               layers.Dense(2)])
@@ -210,6 +196,8 @@ def test_optimizer_state_both_ways(keras, tmp_path, name, config, both_ways):
     y = x.sum(-1, keepdims=True) ** 2 / 4
 
     def train(model, steps):
+        if isinstance(model, keras.Model):
+            model.run_eagerly = True  # no XLA compile for these few steps
         for i in steps:
             model.train_on_batch(x[i], y[i])
         return model.get_weights()
