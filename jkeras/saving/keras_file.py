@@ -6,7 +6,9 @@ snake case made unique in the order of the config's layer list (``dense``, ``den
 a layer's arrays are ``vars/0``, ``vars/1``, ... in ``get_weights`` order, except where a
 Keras layer keeps them on an inner object (an RNN's ``cell``, a wrapper's ``layer``,
 attention's ``query_dense`` ...). The optimizer's variables are ``optimizer/vars/<i>``:
-``iterations``, the learning rate, then each trainable weight's slots.
+``iterations``, the learning rate, then the trainable weights' slots (grouped as Keras'
+optimizer creates them: Adam's ``momentum`` and ``velocity`` weight by weight, RMSprop's
+``velocity`` for every weight, then its ``momentum`` ...).
 """
 import datetime
 import io
