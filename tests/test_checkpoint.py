@@ -12,6 +12,7 @@ import pytest
 import jkeras
 from jkeras import layers
 from jkeras.callbacks import BackupAndRestore, LambdaCallback, ModelCheckpoint
+from jkeras.saving import atomic
 
 RNG = np.random.default_rng(0)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,9 +23,9 @@ def _data(n=40):
     return x, (x[:, :1] - x[:, 1:2]).astype("float32")
 
 
-def _model():
-    model = jkeras.Sequential([layers.Dense(6, activation="relu", input_dim=4),
-                               layers.Dense(1)])
+def _model(names=(None, None)):
+    model = jkeras.Sequential([layers.Dense(6, activation="relu", input_dim=4, name=names[0]),
+                               layers.Dense(1, name=names[1])])
     model.compile(jkeras.optimizers.Adam(0.05), "mse")
     return model
 
@@ -123,15 +124,25 @@ def test_save_killed_midway_leaves_the_previous_file(tmp_path):
     loaded = jkeras.models.load_model(path)
     values = {float(w.ravel()[0]) for w in loaded.get_weights()}
     assert len(values) == 1 and all((w == values.pop()).all() for w in loaded.get_weights()[:1])
+    # The next save removes the dead writer's temporaries for this target (one made here
+    # under its name, whether or not the kill left a real one), but not those of a live
+    # process (the test runner's parent) or of another target.
     leftovers = [f for f in os.listdir(tmp_path) if f != "m.keras"]
-    assert all(f.startswith(".tmp-") for f in leftovers)
+    assert all(f.startswith(f".tmp-{atomic._HOST}-{proc.pid}-") for f in leftovers)
+    dead, live, other = (tmp_path / f".tmp-{atomic._HOST}-{pid}-abcd_123{name}"
+                         for pid, name in ((proc.pid, "m.keras"), (os.getppid(), "m.keras"),
+                                           (proc.pid, "n.keras")))
+    for f in (dead, live, other):
+        f.write_bytes(b"partial")
+    loaded.save(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["m.keras", live.name, other.name])
 
 
 RESUMABLE_FIT = textwrap.dedent("""
     import os, signal, sys, jax, numpy as np, jkeras
     backup_dir, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     np.random.seed(0)
-    x = np.random.default_rng(1).standard_normal((48, 4)).astype("float32")
+    x = np.random.default_rng(1).standard_normal((44, 4)).astype("float32")
     y = (x[:, :1] - x[:, 1:2]).astype("float32")
     model = jkeras.Sequential([jkeras.layers.Dense(6, activation="relu", input_dim=4),
                                jkeras.layers.Dropout(0.25), jkeras.layers.Dense(1)])
@@ -145,19 +156,22 @@ RESUMABLE_FIT = textwrap.dedent("""
         steps[0] += 1
         if steps[0] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-    callbacks = [jkeras.callbacks.BackupAndRestore(backup_dir),
+    callbacks = [jkeras.callbacks.BackupAndRestore(backup_dir, save_freq=5),
                  jkeras.callbacks.LambdaCallback(on_train_batch_end=maybe_die)]
-    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=callbacks)
-    np.savez(out, *model.get_weights())
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=callbacks)
+    np.savez(out, *model.get_weights(), loss=history.history["loss"])
 """)
 
 
-def test_killed_fit_resumes_to_the_same_weights(tmp_path):
+def test_fit_killed_mid_epoch_resumes_at_the_next_batch(tmp_path):
     backups = str(tmp_path / "backups")
-    # 6 batches an epoch: killed in the middle of the 3rd epoch, after two backups.
-    code, _, err = _wait(_run(RESUMABLE_FIT, backups, str(tmp_path / "a.npz"), "15"), 240)
+    # 6 batches an epoch (the last of 4 examples), a backup every 5: killed at the 14th
+    # batch, the last backup is 4 batches into the 2nd epoch (shuffled, with Dropout).
+    code, _, err = _wait(_run(RESUMABLE_FIT, backups, str(tmp_path / "a.npz"), "14"), 240)
     assert code == -signal.SIGKILL, err
     assert os.listdir(backups) == ["backup.npz"]
+    with np.load(os.path.join(backups, "backup.npz")) as backup:
+        assert (int(backup["epoch"]), int(backup["batch"])) == (1, 4)
     code, _, err = _wait(_run(RESUMABLE_FIT, backups, str(tmp_path / "resumed.npz"), "0"), 240)
     assert code == 0, err
     assert os.listdir(backups) == []  # deleted after the run completed
@@ -168,9 +182,46 @@ def test_killed_fit_resumes_to_the_same_weights(tmp_path):
     finally:
         sys.argv = argv
     resumed, straight = np.load(tmp_path / "resumed.npz"), np.load(tmp_path / "straight.npz")
-    assert len(resumed.files) == 4
-    for key in straight.files:
+    weights = [f"arr_{i}" for i in range(4)]
+    assert sorted(resumed.files) == weights + ["loss"]
+    for key in weights:
         np.testing.assert_array_equal(resumed[key], straight[key])
+    # the resumed run logs the 2nd and 3rd epochs, the 2nd with its first 4 batches' loss
+    np.testing.assert_allclose(resumed["loss"], straight["loss"][1:], rtol=1e-6)
+
+
+def test_fit_interrupted_at_an_epoch_end_resumes_from_the_previous_backup(tmp_path):
+    """save_freq="epoch" with double_checkpoint: the latest backup unreadable, the one
+    before it is restored, and the run still ends where an uninterrupted one does."""
+    x, y = _data(24)
+
+    def fit(callbacks, epochs=4):
+        np.random.seed(3)
+        model = _model(("hidden", "out"))  # the same weight paths in each run
+        model.set_weights([np.random.default_rng(i).standard_normal(w.shape) * 0.5
+                           for i, w in enumerate(model.get_weights())])
+        history = model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=callbacks)
+        return model, history.history["loss"]
+
+    def stop(epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    backup = BackupAndRestore(str(tmp_path), double_checkpoint=True)
+    with pytest.raises(KeyboardInterrupt):
+        fit([backup, LambdaCallback(on_epoch_end=stop)])
+    assert sorted(os.listdir(tmp_path)) == ["backup.npz", "backup.previous.npz"]
+    with open(tmp_path / "backup.npz", "wb") as f:
+        f.write(b"PK\x03\x04 not a zip")
+    with pytest.warns(UserWarning, match="restoring the previous one"):
+        resumed, losses = fit([backup])
+    straight, want = fit([])
+    # stopped after the 3rd epoch's backup; the 2nd's is restored: the 3rd and 4th again
+    assert len(losses) == 2
+    np.testing.assert_allclose(losses, want[2:], rtol=1e-6)
+    for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert os.listdir(tmp_path) == []
 
 
 def test_backup_that_does_not_match_is_refused(tmp_path):

@@ -257,9 +257,10 @@ class ArrayData:
         """A random order of the examples for one epoch (NumPy's global RNG, as Keras)."""
         return np.random.permutation(self.n).astype(np.int32)
 
-    def host_batches(self, order=None):
-        """Yields ``(x, y, sample_weight)`` batches sliced on the host, in ``order``."""
-        for start in range(0, self.n, self.batch_size):
+    def host_batches(self, order=None, skip=0):
+        """Yields ``(x, y, sample_weight)`` batches sliced on the host, in ``order``, from
+        batch ``skip`` on."""
+        for start in range(skip * self.batch_size, self.n, self.batch_size):
             stop = min(start + self.batch_size, self.n)
             if order is None:
                 take = lambda a, start=start, stop=stop: a[start:stop]

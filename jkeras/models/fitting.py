@@ -14,6 +14,7 @@ bar on a terminal, a few times a second; ``TerminateOnNaN``, every step.
 >>> history.history["loss"][0] > 0
 True
 """
+import itertools
 import math
 import numbers
 import warnings
@@ -37,6 +38,18 @@ class _Run:
     def __init__(self, ts, guard):
         self.ts, self.metrics, self.guard = ts, None, guard
         self.synced = None  # the weight arrays last written to the layers
+        # Where the run is, for BackupAndRestore: the epoch, the batches done in it, and
+        # its order of examples (None: unshuffled, or a stream).
+        self.epoch, self.batch, self.order = 0, 0, None
+
+
+class Resume:
+    """Where a restarted ``fit`` picks up (set on the model by ``BackupAndRestore``):
+    ``batch`` batches into ``epoch``, with that epoch's ``order`` of examples and running
+    ``metrics`` (both None at an epoch's start)."""
+
+    def __init__(self, epoch, batch=0, order=None, metrics=None):
+        self.epoch, self.batch, self.order, self.metrics = epoch, batch, order, metrics
 
 
 class Fitting:
@@ -51,7 +64,7 @@ class Fitting:
 
     stop_training = False
     history = None
-    _resume_epoch = 0  # set by BackupAndRestore when it resumes an interrupted fit
+    _resume = None  # a Resume, set by BackupAndRestore when it resumes an interrupted fit
 
     # -- compiled calls --------------------------------------------------------------------
     def _make_train_resident(self, guard):
@@ -161,13 +174,15 @@ class Fitting:
                 with interrupts.allowed():
                     cbs.on_train_begin()
                     # BackupAndRestore, having restored a run's train state, says where.
-                    initial_epoch, self._resume_epoch = max(initial_epoch,
-                                                            self._resume_epoch), 0
+                    resume, self._resume = self._resume or Resume(0), None
+                    initial_epoch = max(initial_epoch, resume.epoch)
                     for epoch in range(initial_epoch, epochs):
-                        run.metrics = {**self._fresh_metrics(),
-                                       _WATCH: np.array([-1, 0], np.int32)}
+                        within = epoch == resume.epoch and resume.batch > 0
+                        run.epoch, run.batch = epoch, resume.batch if within else 0
+                        run.metrics = resume.metrics if within else self._epoch_metrics()
                         cbs.on_epoch_begin(epoch)
-                        logs = self._train_epoch(run, train, shuffle, spe, cbs)
+                        logs = self._train_epoch(run, train, shuffle, spe, cbs,
+                                                 resume.order if within else None)
                         if logs is None:  # a generator ran dry
                             break
                         epoch_logs = floats(self._log_names("train"), logs)
@@ -187,6 +202,10 @@ class Fitting:
                 self._end_run(run)
         cbs.on_train_end(epoch_logs)
         return cbs.history
+
+    def _epoch_metrics(self):
+        """An epoch's fresh metric states, as ``fit`` carries them."""
+        return {**self._fresh_metrics(), _WATCH: np.array([-1, 0], np.int32)}
 
     def _warn_nonfinite(self, run, epoch, loss):
         first = int(run.metrics[_WATCH][0])
@@ -271,38 +290,53 @@ class Fitting:
             params, state = _copy((self.params, self.state))
             run.ts = {**run.ts, "params": params, "state": state}
 
-    def _train_epoch(self, run, train, shuffle, spe, cbs):
+    def _train_epoch(self, run, train, shuffle, spe, cbs, order=None):
+        """One epoch's batches from ``run.batch`` on (0, unless resumed), in ``order``
+        (drawn now when shuffling and not resumed); returns the epoch's logs."""
         begin = cbs.wants("on_train_batch_begin")
         end = cbs.wants("on_train_batch_end")
         names = self._log_names("train")
-        if isinstance(train, data_lib.ArrayData) and train.resident and \
-                self._distribution() is None:  # a distribution shards each batch instead
-            calls = self._resident_calls(run, train, shuffle, spe)
-        else:
-            batches = (train.host_batches(train.order() if shuffle else None)
-                       if isinstance(train, data_lib.ArrayData) else train.epoch())
-            calls = self._host_calls(run, batches, spe)
-        step, logs = 0, None
+        skip = run.batch
+        if isinstance(train, data_lib.ArrayData):
+            if shuffle and order is None:
+                order = train.order()
+            run.order = order if shuffle else None
+            if run.order is not None and len(run.order) != train.n:
+                raise ValueError(f"fit: resuming an epoch whose order has {len(run.order)} "
+                                 f"examples, but the data has {train.n}: the backup was "
+                                 "made with other data.")
+            if train.resident and self._distribution() is None:  # else sharded per batch
+                calls = self._resident_calls(run, train, spe, skip)
+            else:
+                calls = self._host_calls(run, train.host_batches(run.order, skip), spe)
+        else:  # a stream resumes by reading past the batches already done
+            run.order = None
+            calls = self._host_calls(run, itertools.islice(train.epoch(), skip, None), spe)
+        logs = None
         for steps, call in calls:
             if begin:
-                cbs.on_train_batch_begin(step)
+                cbs.on_train_batch_begin(run.batch)
             logs = call()
-            step += steps
+            run.batch += steps
             if end:
-                cbs.on_train_batch_end(step - 1, callbacks_lib.LazyLogs(names, logs))
+                cbs.on_train_batch_end(run.batch - 1, callbacks_lib.LazyLogs(names, logs))
             if self.stop_training:
                 break
+        if logs is None and skip:  # resumed after the epoch's last batch
+            logs = self._results_fn("train")(run.metrics)
         return logs
 
-    def _resident_calls(self, run, train, shuffle, spe):
-        """The epoch's compiled calls over device-resident data: ``(steps, call)`` pairs."""
+    def _resident_calls(self, run, train, spe, skip=0):
+        """The epoch's compiled calls over device-resident data, from batch ``skip`` on:
+        ``(steps, call)`` pairs."""
         fn = self._compiled_fn("train_resident", run.guard)
         data = train.device_tree()
-        order = jax.device_put(train.order()) if shuffle else None
+        order = None if run.order is None else jax.device_put(run.order)
         size = train.batch_size
-        plan = ([(spe, size)] * (train.num_full // spe) + [(1, size)] * (train.num_full % spe)
-                + ([(1, train.tail)] if train.tail else []))
-        pos = [np.int32(0)]
+        full = max(train.num_full - skip, 0)
+        plan = ([(spe, size)] * (full // spe) + [(1, size)] * (full % spe)
+                + ([(1, train.tail)] if train.tail and skip <= train.num_full else []))
+        pos = [np.int32(min(skip, train.num_full) * size)]
 
         def call(steps, size):
             with interrupts.deferred():  # the inputs are donated: keep the outputs

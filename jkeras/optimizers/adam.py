@@ -38,6 +38,10 @@ class Adam(Optimizer):
         self.amsgrad = amsgrad
         self.slot_names = ("momentums", "velocities") + (("velocity_hats",) if amsgrad else ())
 
+    @property
+    def slot_groups(self):  # Keras makes AMSGrad's slots for all weights after the others
+        return (self.slot_names[:2],) + ((self.slot_names[2:],) if self.amsgrad else ())
+
     def _factors(self, step, lr, opt_state):
         t = (step + 1).astype(jnp.float32)
         alpha = lr * jnp.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)

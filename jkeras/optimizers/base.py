@@ -74,6 +74,8 @@ class Optimizer(StatelessOptimizer):
 
     A subclass sets ``self.slot_names`` in ``__init__`` and implements ``_leaf``
     (and ``_factors`` when it needs per-step scalars, computed once per step).
+    ``slot_groups`` says how Keras lists the slots in a saved file: each group's slots
+    weight by weight, one group after another (by default, one group of them all).
 
     >>> import jax.numpy as jnp
     >>> from jkeras.optimizers import SGD
@@ -86,6 +88,17 @@ class Optimizer(StatelessOptimizer):
     """
 
     slot_names = ()
+
+    @property
+    def slot_groups(self):
+        """The slots as Keras lists them in a file: group after group, each one's slots
+        weight by weight (one ``add_optimizer_variables`` call in Keras per group).
+
+        >>> from jkeras.optimizers import RMSprop
+        >>> RMSprop(momentum=0.5).slot_groups
+        (('velocities',), ('momentums',))
+        """
+        return (self.slot_names,) if self.slot_names else ()
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None):

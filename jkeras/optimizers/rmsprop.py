@@ -36,6 +36,10 @@ class RMSprop(Optimizer):
         self.slot_names = (("velocities",) + (("momentums",) if momentum > 0 else ())
                            + (("average_gradients",) if centered else ()))
 
+    @property
+    def slot_groups(self):  # Keras makes each kind of slot for all weights in turn
+        return tuple((name,) for name in self.slot_names)
+
     def _leaf(self, g, slots, f):
         v, *rest = slots
         v = self.rho * v + (1 - self.rho) * jnp.square(g)

@@ -6,7 +6,9 @@ snake case made unique in the order of the config's layer list (``dense``, ``den
 a layer's arrays are ``vars/0``, ``vars/1``, ... in ``get_weights`` order, except where a
 Keras layer keeps them on an inner object (an RNN's ``cell``, a wrapper's ``layer``,
 attention's ``query_dense`` ...). The optimizer's variables are ``optimizer/vars/<i>``:
-``iterations``, the learning rate, then each trainable weight's slots.
+``iterations``, the learning rate, then the trainable weights' slots (grouped as Keras'
+optimizer creates them: Adam's ``momentum`` and ``velocity`` weight by weight, RMSprop's
+``velocity`` for every weight, then its ``momentum`` ...).
 """
 import datetime
 import io
@@ -21,6 +23,7 @@ from .. import initializers, naming
 from .. import state as state_lib
 from . import safety
 from .atomic import atomic_write
+from .h5_writer import H5Writer
 from .serialization import (custom_object_scope, _safe_mode, deserialize_value,
                             serialize_keras_object)
 
@@ -134,6 +137,13 @@ def _trainable_paths(model, config):
             for w, path in zip(slot.weights(), slot.param_paths()) if w.trainable]
 
 
+def _slot_order(model, config):
+    """``(slot, weight path)`` for each per-weight optimizer variable, in Keras' order."""
+    paths = _trainable_paths(model, config)
+    return [(slot, path) for group in model.optimizer.slot_groups for path in paths
+            for slot in group]
+
+
 def _extra_scalars(optimizer, opt_state):
     known = {"iterations", "learning_rate", *optimizer.slot_names}
     return sorted(k for k in opt_state if k not in known)
@@ -145,9 +155,8 @@ def optimizer_arrays(model, config, opt_state):
     arrays = [opt_state["iterations"]]
     if "learning_rate" in opt_state:
         arrays.append(opt_state["learning_rate"])
-    for path in _trainable_paths(model, config):
-        for slot in optimizer.slot_names:
-            arrays.append(state_lib.get_path(opt_state[slot], path))
+    for slot, path in _slot_order(model, config):
+        arrays.append(state_lib.get_path(opt_state[slot], path))
     return arrays + [opt_state[k] for k in _extra_scalars(optimizer, opt_state)]
 
 
@@ -158,9 +167,8 @@ def optimizer_state_from(model, config, arrays):
     state = dict(template, iterations=next(values))
     if "learning_rate" in template:
         state["learning_rate"] = next(values)
-    for path in _trainable_paths(model, config):
-        for slot in model.optimizer.slot_names:
-            state[slot] = state_lib.set_path(state[slot], path, next(values))
+    for slot, path in _slot_order(model, config):
+        state[slot] = state_lib.set_path(state[slot], path, next(values))
     for key in _extra_scalars(model.optimizer, template):
         state[key] = next(values)
     return jax.tree_util.tree_map(lambda t, v: jnp.asarray(v, t.dtype), template, state)
@@ -189,33 +197,40 @@ def model_config(model):
     return config
 
 
-def write_weights(model, config, h5):
-    """Writes the model's weights into ``h5`` in Keras' layout for this ``config``."""
+def write_weights(model, config, writer):
+    """Adds the model's weights to ``writer`` (an ``H5Writer``) in Keras' layout for this
+    ``config``."""
+    h5 = writer.file
     h5.create_group("vars").attrs["name"] = model.name
-    for slot in _slots(model, config):
+    slots = _slots(model, config)
+    values = iter(jax.device_get([w.value for slot in slots for w in slot.weights()]))
+    for slot in slots:
         g = h5.require_group(slot.group)
         if slot.name is not None:
             g.attrs["name"] = slot.name
-        for i, w in enumerate(slot.weights()):
-            g.create_dataset(str(i), data=w.numpy())
+        for i, _ in enumerate(slot.weights()):
+            writer.add(g, str(i), next(values))
 
 
-def _write_model(model, config, h5, include_optimizer):
+def _write_model(model, config, writer, include_optimizer):
     model._require_built("save")
-    write_weights(model, config["config"], h5)
+    write_weights(model, config["config"], writer)
     if include_optimizer and "compile_config" in config:
-        ts = model.get_train_state()
-        g = h5.create_group("optimizer/vars")
+        ts = jax.device_get(model.get_train_state())
+        g = writer.file.create_group("optimizer/vars")
         g.attrs["name"] = model.optimizer.name
         for i, a in enumerate(optimizer_arrays(model, config["config"], ts["opt_state"])):
-            g.create_dataset(str(i), data=np.asarray(a))
-        extra = h5.create_group("jkeras")  # what Keras' file has no place for; Keras skips it
-        extra.create_dataset("step", data=np.asarray(ts["step"]))
-        extra.create_dataset("rng", data=np.asarray(ts["rng"]))
+            writer.add(g, str(i), a)
+        # what Keras' file has no place for; Keras skips it
+        extra = writer.file.create_group("jkeras")
+        writer.add(extra, "step", ts["step"])
+        writer.add(extra, "rng", ts["rng"])
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Writes ``model`` as a Keras 3 ``.keras`` file, atomically.
+
+    The weights go from memory into the zip once: no buffer holds a copy of the file.
 
     >>> import jkeras, tempfile, os
     >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
@@ -224,18 +239,20 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     if not str(filepath).endswith(".keras"):
         raise ValueError(f"save_model: the file name must end in .keras, got {filepath!r} "
                          "(use save_weights for .weights.h5 / .weights.npz files).")
-    h5py = _h5py()
     config = model_config(model)
     metadata = {"keras_version": KERAS_FORMAT_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "saved_by": "jkeras"}
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h5:
-        _write_model(model, config, h5, include_optimizer)
+    writer = H5Writer(_h5py())
+    try:
+        _write_model(model, config, writer, include_optimizer)
+    finally:
+        writer.close()
     with atomic_write(filepath, overwrite) as f, zipfile.ZipFile(f, "w") as archive:
         archive.writestr(METADATA, json.dumps(metadata))
         archive.writestr(CONFIG, json.dumps(config))
-        archive.writestr(WEIGHTS, buffer.getbuffer())
+        with archive.open(WEIGHTS, "w", force_zip64=writer.size > 1 << 31) as entry:
+            writer.write_to(entry)
 
 
 # -- loading --------------------------------------------------------------------------------

@@ -36,22 +36,24 @@ def save_weights(layer, filepath, overwrite=True):
     >>> save_weights(d, path); load_weights(d, path)
     """
     layer._require_built("save_weights")
-    buffer = io.BytesIO()
-    if _is_h5(filepath):
-        from .keras_file import _h5py, write_weights
-        with _h5py().File(buffer, "w", track_order=True) as h5:
-            if _keras_layout(layer):
-                write_weights(layer, layer.get_config(), h5)
-            else:
-                for w in layer.weights:
-                    h5.create_dataset(f"weights/{w.path}", data=w.numpy())
-    else:
+    if not _is_h5(filepath):
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath!r} exists and overwrite=False.")
         write_arrays(filepath, {w.path: w.numpy() for w in layer.weights})
         return
+    from .h5_writer import H5Writer
+    from .keras_file import _h5py, write_weights
+    writer = H5Writer(_h5py(), track_order=True)
+    try:
+        if _keras_layout(layer):
+            write_weights(layer, layer.get_config(), writer)
+        else:
+            for w in layer.weights:
+                writer.add(writer.file, f"weights/{w.path}", w.numpy())
+    finally:
+        writer.close()
     with atomic_write(filepath, overwrite) as f:
-        f.write(buffer.getbuffer())
+        writer.write_to(f)
 
 
 def write_arrays(filepath, arrays):
