@@ -265,6 +265,10 @@ def test_keras_style_layers_autocast_like_keras(keras, policy):
                                rtol=tol, atol=tol)
     assert [w.dtype for w in ours.get_weights()] == [np.float32] * 3
     np.testing.assert_allclose(ours.get_weights()[2], theirs.get_weights()[2], rtol=tol)
+    plain = affine(dtype="float32")  # the float32 path: no cast in the program at all
+    plain(x)
+    assert "convert_element_type" not in str(jax.make_jaxpr(plain.apply)(plain.params,
+                                                                         plain.state, x))
     model, reference = net(), k_net()
     reference(x), model(x)
     model.set_weights(reference.get_weights())

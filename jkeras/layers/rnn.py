@@ -295,7 +295,8 @@ class StackedRNNCells(Layer):
 def _check_cell(owner, cell):
     if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
         raise ValueError(f"{owner!r}: a cell must be a jkeras Layer with a `state_size` "
-                         f"attribute and call(params, state, inputs, states), got {cell!r}")
+                         "attribute and call(params, state, inputs, states) (the pure form) "
+                         f"or call(self, inputs, states) (Keras' form), got {cell!r}")
 
 
 class RNN(Layer):
