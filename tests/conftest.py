@@ -2,8 +2,12 @@
 import os
 import sys
 
+# Tests compile hundreds of tiny programs and run each a few times: LLVM's expensive
+# optimizations cost far more than they save here (about a quarter of the suite's time).
+# The program XLA runs is the same HLO; benchmarks never import this file.
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["KERAS_BACKEND"] = "jax"  # the parity tests compare with Keras 3 on JAX

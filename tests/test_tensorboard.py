@@ -154,3 +154,101 @@ def test_a_live_predict_bar_counts_finished_batches(run, monkeypatch):
                      ("wait", None), ("draw", "3/3")]
     waited = [value for kind, value in events if kind == "wait"]
     assert all(isinstance(v, jax.Array) for v in waited)
+
+
+# -- weights as images, embeddings for the projector, a profile ------------------------------
+@pytest.fixture(scope="module")
+def extras(tmp_path_factory):
+    """Two epochs of 3 batches over Embedding -> Conv2D -> Dense, with images, embeddings
+    every 2nd epoch and a profile of batches 3 and 4; the weights after each epoch."""
+    log_dir = str(tmp_path_factory.mktemp("tb_extras"))
+    labels = os.path.join(log_dir, "..", "labels.tsv")
+    with open(labels, "w") as f:
+        f.write("word\tcount\n" + "".join(f"w{i}\t{i}\n" for i in range(6)))
+    model = jkeras.Sequential([layers.Embedding(6, 4, name="embedding"),
+                               layers.Reshape((4, 4, 1)), layers.Conv2D(5, 2), layers.Flatten(),
+                               layers.Dense(1)])
+    model.compile("adam", "mse")
+    seen = []
+    keep = jkeras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(
+        {w.path: np.array(w.value) for w in model.weights}))
+    board = TensorBoard(log_dir, histogram_freq=1, write_images=True, profile_batch=(3, 4),
+                        embeddings_freq=2, embeddings_metadata={"embedding": labels})
+    model.fit(RNG.integers(0, 6, (12, 4)), RNG.standard_normal((12, 1)), batch_size=4,
+              epochs=2, shuffle=False, verbose=0, callbacks=[keep, board])
+    return log_dir, model, seen, labels
+
+
+def _png(data):
+    from PIL import Image
+    import io
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def test_weights_written_as_images_as_keras_shapes_them(extras):
+    log_dir, model, seen, _ = extras
+    events = EventAccumulator(os.path.join(log_dir, "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    emb, kernel, bias, dense = "embedding/embeddings", "conv2d/kernel", "conv2d/bias", \
+        "dense/kernel"
+    # The images Keras makes: a (6, 4) table with its longer side across, each of the
+    # first 3 of 5 (2, 2) filters, a vector as a column; a single value (Dense's bias) none.
+    assert sorted(events.Tags()["tensors"]) == sorted(f"{p}/image" for p in (emb, kernel,
+                                                                              bias, dense))
+    for epoch, weights in enumerate(seen):
+        want = {emb: [weights[emb].T], kernel: [weights[kernel][:, :, 0, i] for i in range(3)],
+                bias: [weights[bias][:, None]], dense: [weights[dense]]}
+        for path, images in want.items():
+            event = events.Tensors(f"{path}/image")[epoch]
+            assert event.step == epoch
+            width, height, *pngs = event.tensor_proto.string_val
+            assert (int(width), int(height)) == images[0].shape[::-1]
+            # tf.summary.image's conversion: tf.image.convert_image_dtype(saturate=True).
+            for png, image in zip(pngs, images, strict=True):
+                np.testing.assert_array_equal(
+                    _png(png), np.floor(np.clip(image * 255.5, 0, 255)).astype(np.uint8))
+
+
+def test_embeddings_written_for_the_projector(extras):
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    log_dir, _, seen, labels = extras
+    train = os.path.join(log_dir, "train")
+    config = text_format.Parse(open(os.path.join(train, "projector_config.pbtxt")).read(),
+                               projector_config_pb2.ProjectorConfig())
+    [embedding] = config.embeddings  # epoch 0 only: embeddings_freq=2
+    assert embedding.tensor_path == "00000/embedding/tensors.tsv"
+    np.testing.assert_allclose(np.loadtxt(os.path.join(train, embedding.tensor_path)),
+                               seen[0]["embedding/embeddings"], rtol=1e-6)
+    assert open(os.path.join(train, embedding.metadata_path)).read() == open(labels).read()
+
+
+def test_profile_traces_the_asked_batches_only(extras):
+    log_dir = extras[0]
+    profile = os.path.join(log_dir, "train", "plugins", "profile")
+    [run] = os.listdir(profile)  # one trace for batches 3 and 4
+    [xplane] = [f for f in os.listdir(os.path.join(profile, run)) if f.endswith(".xplane.pb")]
+    data = open(os.path.join(profile, run, xplane), "rb").read()
+    # Batch 3 is the last of epoch 0, batch 4 the first of epoch 1 (indices in the epoch).
+    assert b"Profiled batch 2" in data and b"Profiled batch 0" in data
+    assert b"Profiled batch 1" not in data
+
+
+def test_bad_profile_and_embedding_arguments(extras, tmp_path):
+    for bad in (-1, True, 1.5, (3, 2), (0, 2), (1, 2, 3), "2"):
+        with pytest.raises(ValueError, match="profile_batch"):
+            TensorBoard(tmp_path, profile_batch=bad)
+    with pytest.raises(ValueError, match="embeddings_freq"):
+        TensorBoard(tmp_path, embeddings_freq=-1)
+    with pytest.raises(TypeError, match="embeddings_metadata"):
+        TensorBoard(tmp_path, embeddings_metadata=3)
+    _, model, _, labels = extras
+    x, y = np.zeros((4, 4), "int32"), np.zeros((4, 1))
+    short = tmp_path / "short.tsv"
+    short.write_text("a\nb\n")
+    for meta, match in (({"embedding": labels, "dense": labels}, r"\['dense'\]"),
+                        (str(short), "2 labels for the 6 rows")):
+        board = TensorBoard(tmp_path, embeddings_freq=1, embeddings_metadata=meta)
+        with pytest.raises(ValueError, match=match):
+            model.fit(x, y, verbose=0, callbacks=[board])

@@ -73,14 +73,20 @@ class ModelCheckpoint(_MonitorCallback):
                              f"batch and the logs {sorted(logs)}: {err!r}") from None
         if self.save_best_only:
             current = self._value(logs)
-            if current is None or not self._is_improvement(current, self.best):
+            if current is None:
+                return
+            # Keras' messages, word for word.
+            best = "None" if self.best is None else f"{self.best:.5f}"
+            if not self._is_improvement(current, self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
             if self.verbose > 0:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to "
-                      f"{current}, saving model to {path}")
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to "
+                      f"{current:.5f}, saving model to {path}")
             self.best = current
         elif self.verbose > 0:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:

@@ -83,8 +83,9 @@ class Functional(Model):
         return model_config.functional_config(self)
 
     @classmethod
-    def from_config(cls, config):
-        """Rebuilds the graph from ``get_config()`` (or a Keras 3 functional config).
+    def from_config(cls, config, custom_objects=None):
+        """Rebuilds the graph from ``get_config()`` (or a Keras 3 functional config);
+        ``custom_objects`` names your own layers (``{"CustomDense": CustomDense}``).
 
         >>> import jkeras
         >>> x = jkeras.Input((3,))
@@ -92,8 +93,9 @@ class Functional(Model):
         >>> Functional.from_config(m.get_config()).count_params()
         8
         """
-        from ..saving import model_config
-        return model_config.functional_from_config(cls, config)
+        from ..saving import model_config, serialization
+        with serialization.custom_object_scope(custom_objects):
+            return model_config.functional_from_config(cls, config)
 
     @property
     def input(self):

@@ -46,6 +46,24 @@ class Model(Trainer, KerasLayer):
                 cls = functional if cls is Model else _functional_subclass(cls, functional)
         return super().__new__(cls)
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config: ``Model.from_config`` of a functional config is a
+        functional model, as in Keras; ``custom_objects`` names your own layers.
+
+        >>> import jkeras
+        >>> x = jkeras.Input((3,))
+        >>> m = jkeras.Model(x, jkeras.layers.Dense(2)(x))
+        >>> jkeras.Model.from_config(m.get_config()).count_params()
+        8
+        """
+        if cls is Model and all(k in config for k in ("layers", "input_layers",
+                                                      "output_layers")):
+            return Model._functional.from_config(config, custom_objects)
+        from ..saving import serialization
+        with serialization.custom_object_scope(custom_objects):
+            return super().from_config(config)
+
     @property
     def weights(self):
         """Every weight, layer by layer; paths are those of ``state.flatten(params)``."""

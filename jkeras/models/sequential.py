@@ -65,16 +65,18 @@ class Sequential(Model):
         return model_config.sequential_config(self)
 
     @classmethod
-    def from_config(cls, config):
-        """Rebuilds the model (unbuilt weights: fresh ones, as Keras) from ``get_config()``.
+    def from_config(cls, config, custom_objects=None):
+        """Rebuilds the model (unbuilt weights: fresh ones, as Keras) from ``get_config()``;
+        ``custom_objects`` names your own layers.
 
         >>> import jkeras
         >>> m = jkeras.Sequential([jkeras.layers.Dense(2, input_dim=3)])
         >>> jkeras.Sequential.from_config(m.get_config()).count_params()
         8
         """
-        from ..saving import model_config
-        return model_config.sequential_from_config(cls, config)
+        from ..saving import model_config, serialization
+        with serialization.custom_object_scope(custom_objects):
+            return model_config.sequential_from_config(cls, config)
 
     def call(self, x, training=None):
         mask = None

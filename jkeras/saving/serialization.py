@@ -208,10 +208,8 @@ def serialize_keras_object(obj):
     elif _is_builtin(cls):
         module = _keras_module(cls)
         registered_name = "Functional" if cls.__name__ == "Functional" else None
-    else:
-        raise TypeError(f"Cannot save {cls.__module__}.{cls.__name__}: it is not a jkeras "
-                        "class. Register it with @jkeras.saving.register_keras_serializable() "
-                        "so that a file can name it without running code.")
+    else:  # Keras' form for an unregistered class: loading it needs custom_objects
+        module, registered_name = cls.__module__, cls.__name__
     config = obj.get_config()
     return {"module": module, "class_name": cls.__name__,
             "config": serialize_keras_object(config), "registered_name": registered_name}

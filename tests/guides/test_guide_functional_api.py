@@ -6,13 +6,10 @@ CIFAR-10 downloads. Checked: the shapes and dtypes the guide prints, the ``summa
 totals it prints (Keras 3's numbers), the loss going down in ``fit``, the log names, and
 the values of nested, ensembled and feature-extraction models.
 
-Left out, for what other parts of the work bring (to be added with them):
-
-* ``model.save("my_model.keras")`` / ``keras.models.load_model`` (saving);
-* "Extend the API using custom layers": ``CustomDense`` with ``add_weight`` and its
-  ``get_config`` / ``Model.from_config(config, custom_objects=...)`` (Keras-style layers);
-* "Mix-and-match API styles": ``CustomRNN(layers.Layer)`` with sublayers and a Keras-style
-  ``call`` (Keras-style layers).
+Also run: saving the trained model to ``my_model.keras`` and loading it back; "Extend the
+API using custom layers" (``CustomDense`` with ``add_weight``, ``get_config`` and
+``Model.from_config(config, custom_objects=...)``); "Mix-and-match API styles" (both
+``CustomRNN`` layers, checked against a NumPy loop and what the guide prints).
 
 Not run because they need what neither jkeras nor this test has: ``keras.utils.plot_model``
 (pydot and graphviz) and ``keras.applications.VGG19()`` (a weights download; a small
@@ -20,9 +17,12 @@ functional CNN stands in for it in the feature-extraction section).
 """
 import io
 
+import jax
 import numpy as np
+import pytest
 
 import jkeras
+from jkeras import ops
 
 RNG = np.random.default_rng(0)
 
@@ -55,8 +55,14 @@ def mnist_model(keras, layers):
     return inputs, model
 
 
-def test_introduction_inputs_and_summary():
-    inputs, model = mnist_model(jkeras, jkeras.layers)
+@pytest.fixture(scope="module")
+def mnist():
+    """The introduction's model, which the guide then trains."""
+    return mnist_model(jkeras, jkeras.layers)
+
+
+def test_introduction_inputs_and_summary(mnist):
+    inputs, model = mnist
     img_inputs = jkeras.Input(shape=(32, 32, 3))
     assert inputs.shape == (None, 784) and inputs.dtype == "float32"
     assert img_inputs.shape == (None, 32, 32, 3)
@@ -64,10 +70,12 @@ def test_introduction_inputs_and_summary():
     assert total_params(model) == "55,050"        # as the guide prints
 
 
-def test_training_evaluation_and_inference():
-    _, model = mnist_model(jkeras, jkeras.layers)
+def test_training_evaluation_and_inference(mnist, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, model = mnist
     keras = jkeras
-    (x_train, y_train), (x_test, y_test) = synthetic_digits(600), synthetic_digits(100)
+    # Sizes the batches divide (64, and 32 in evaluate), after the split too.
+    (x_train, y_train), (x_test, y_test) = synthetic_digits(320), synthetic_digits(128)
     model.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=keras.optimizers.RMSprop(),
@@ -80,6 +88,23 @@ def test_training_evaluation_and_inference():
     assert history.history["loss"][1] < history.history["loss"][0]
     assert history.history["val_loss"][1] < history.history["val_loss"][0]
     assert len(test_scores) == 2                  # "Test loss", "Test accuracy"
+
+    # --- Save and serialize
+    trained = model
+    model.save("my_model.keras")
+    del model
+    # Recreate the exact same model purely from the file:
+    model = keras.models.load_model("my_model.keras")
+    # Architecture, weights, training config and optimizer state, as the guide lists.
+    assert model.get_config() == trained.get_config()
+    for got, want in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert type(model.optimizer) is keras.optimizers.RMSprop
+    for got, want in zip(*(jax.tree_util.tree_leaves(m.get_train_state()["opt_state"])
+                           for m in (model, trained)), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(model.evaluate(x_test, y_test, verbose=0), test_scores,
+                               rtol=1e-6)   # the compiled loss and metrics came back
 
 
 # --- Using the same graph of layers to define multiple models -------------------------------
@@ -244,8 +269,8 @@ def test_multiple_inputs_and_outputs():
 
     # Dummy input data (fewer, shorter samples than the guide's 1280 x 100 words)
     num_words, num_tags, num_departments = 10000, 12, 4
-    title_data = np.random.randint(num_words, size=(32, 10))
-    body_data = np.random.randint(num_words, size=(32, 12))
+    title_data = np.random.randint(num_words, size=(32, 6))
+    body_data = np.random.randint(num_words, size=(32, 8))
     tags_data = np.random.randint(2, size=(32, num_tags)).astype("float32")
 
     # Dummy target data
@@ -255,7 +280,7 @@ def test_multiple_inputs_and_outputs():
     history = model.fit(
         {"title": title_data, "body": body_data, "tags": tags_data},
         {"priority": priority_targets, "department": dept_targets},
-        epochs=3,
+        epochs=2,
         batch_size=32,
         verbose=0,
     )
@@ -358,3 +383,158 @@ def test_feature_extraction():
     np.testing.assert_allclose(extracted_features[1], vgg19.layers[1](extracted_features[0]),
                                rtol=1e-5)
 
+
+
+# --- Extend the API using custom layers ---------------------------------------------------------
+
+
+def test_custom_layers_with_get_config_and_custom_objects():
+    keras, layers = jkeras, jkeras.layers
+
+    class CustomDense(layers.Layer):
+        def __init__(self, units=32):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(
+                shape=(input_shape[-1], self.units),
+                initializer="random_normal",
+                trainable=True,
+            )
+            self.b = self.add_weight(
+                shape=(self.units,), initializer="random_normal", trainable=True
+            )
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return {"units": self.units}
+
+    inputs = keras.Input((4,))
+    outputs = CustomDense(10)(inputs)
+
+    model = keras.Model(inputs, outputs)
+    config = model.get_config()
+
+    new_model = keras.Model.from_config(config, custom_objects={"CustomDense": CustomDense})
+
+    x = RNG.standard_normal((2, 4)).astype("float32")
+    w, b = model.get_weights()
+    np.testing.assert_allclose(model(x), x @ w + b, rtol=1e-5, atol=1e-6)
+    assert [type(layer) for layer in new_model.layers] == [CustomDense]
+    assert new_model.layers[0].units == 10 and new_model.output_shape == (None, 10)
+    new_model.set_weights([w, b])
+    np.testing.assert_allclose(new_model(x), x @ w + b, rtol=1e-5, atol=1e-6)
+
+
+# --- Mix-and-match API styles ---------------------------------------------------------------
+
+
+def rnn_reference(x, projection_1, projection_2):
+    """The guide's CustomRNN loop in NumPy: the features before the classifier."""
+    state, outputs = np.zeros((x.shape[0], projection_1[0].shape[1])), []
+    for t in range(x.shape[1]):
+        y = np.tanh(x[:, t] @ projection_1[0] + projection_1[1]) + np.tanh(
+            state @ projection_2[0] + projection_2[1])
+        state = y
+        outputs.append(y)
+    return np.stack(outputs, axis=1)
+
+
+def test_mix_and_match_a_functional_model_in_a_custom_layer(capsys):
+    keras, layers = jkeras, jkeras.layers
+    units = 32
+    timesteps = 10
+    input_dim = 5
+
+    # Define a Functional model
+    inputs = keras.Input((None, units))
+    x = layers.GlobalAveragePooling1D()(inputs)
+    outputs = layers.Dense(1)(x)
+    model = keras.Model(inputs, outputs)
+
+    class CustomRNN(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.units = units
+            self.projection_1 = layers.Dense(units=units, activation="tanh")
+            self.projection_2 = layers.Dense(units=units, activation="tanh")
+            # Our previously-defined Functional model
+            self.classifier = model
+
+        def call(self, inputs):
+            outputs = []
+            state = ops.zeros(shape=(inputs.shape[0], self.units))
+            for t in range(inputs.shape[1]):
+                x = inputs[:, t, :]
+                h = self.projection_1(x)
+                y = h + self.projection_2(state)
+                state = y
+                outputs.append(y)
+            features = ops.stack(outputs, axis=1)
+            print(features.shape)
+            return self.classifier(features)
+
+    rnn_model = CustomRNN()
+    _ = rnn_model(ops.zeros((1, timesteps, input_dim)))
+    # As the guide prints (Keras 3 too prints it twice: building runs ``call`` once).
+    assert capsys.readouterr().out == "(1, 10, 32)\n(1, 10, 32)\n"
+
+    x = RNG.standard_normal((2, timesteps, input_dim)).astype("float32")
+    features = rnn_reference(x, rnn_model.projection_1.get_weights(),
+                             rnn_model.projection_2.get_weights())
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(rnn_model(x), features.mean(axis=1) @ kernel + bias,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_mix_and_match_a_custom_layer_in_a_functional_model():
+    keras, layers = jkeras, jkeras.layers
+    units = 32
+    timesteps = 10
+    input_dim = 5
+    batch_size = 16
+
+    class CustomRNN(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.units = units
+            self.projection_1 = layers.Dense(units=units, activation="tanh")
+            self.projection_2 = layers.Dense(units=units, activation="tanh")
+            self.classifier = layers.Dense(1)
+
+        def call(self, inputs):
+            outputs = []
+            state = ops.zeros(shape=(inputs.shape[0], self.units))
+            for t in range(inputs.shape[1]):
+                x = inputs[:, t, :]
+                h = self.projection_1(x)
+                y = h + self.projection_2(state)
+                state = y
+                outputs.append(y)
+            features = ops.stack(outputs, axis=1)
+            return self.classifier(features)
+
+    # Note that you specify a static batch size for the inputs with the `batch_shape`
+    # arg, because the inner computation of `CustomRNN` requires a static batch size
+    # (when you create the `state` zeros tensor).
+    inputs = keras.Input(batch_shape=(batch_size, timesteps, input_dim))
+    x = layers.Conv1D(32, 3)(inputs)
+    outputs = CustomRNN()(x)
+
+    model = keras.Model(inputs, outputs)
+
+    rnn_model = CustomRNN()
+    _ = rnn_model(ops.zeros((1, 10, 5)))
+
+    assert model.output_shape == (16, 8, 1) and _.shape == (1, 10, 1)
+    x = RNG.standard_normal((batch_size, timesteps, input_dim)).astype("float32")
+    conv, rnn = model.layers
+    k, b = conv.get_weights()     # Conv1D(32, 3), "valid": 8 windows of 3 steps
+    conv_out = np.stack([np.einsum("bkc,kco->bo", x[:, t:t + 3], k) + b for t in range(8)], 1)
+    features = rnn_reference(conv_out, rnn.projection_1.get_weights(),
+                             rnn.projection_2.get_weights())
+    kernel, bias = rnn.classifier.get_weights()
+    np.testing.assert_allclose(model(x), features @ kernel + bias, rtol=1e-4, atol=1e-4)

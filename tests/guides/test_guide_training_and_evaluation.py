@@ -10,21 +10,22 @@ import TensorFlow. Checked: what the guide prints (history keys, the ``evaluate`
 list, prediction shapes), the loss going down, and, for the first end-to-end example,
 ``evaluate``'s numbers against Keras 3 running the same model from the same weights.
 
-Left out, for what other parts of the work bring (to be added with them):
-
-* "Handling losses and metrics that don't fit the standard signature":
-  ``ActivityRegularizationLayer`` (``self.add_loss`` in a Keras-style layer) and the
-  ``LogisticEndpoint`` layer trained with ``compile(optimizer="adam")`` and no loss;
-* "Checkpointing models": ``keras.callbacks.ModelCheckpoint`` and
-  ``make_or_restore_model`` (``keras.models.load_model``);
-* "Using the TensorBoard callback": ``keras.callbacks.TensorBoard``.
+Also run: "Handling losses and metrics that don't fit the standard signature"
+(``ActivityRegularizationLayer``'s ``self.add_loss`` and the ``LogisticEndpoint`` layer
+trained with ``compile(optimizer="adam")`` and no loss, both checked against NumPy),
+"Checkpointing models" (``ModelCheckpoint`` with the messages Keras prints, and
+``make_or_restore_model`` run twice, creating then restoring with ``load_model``) and
+"Using the TensorBoard callback" (its epoch logs read back).
 
 Not run: "Training & evaluation using PyTorch DataLoader objects" (needs torch) and
 ``keras.utils.plot_model`` (needs pydot and graphviz).
 """
+import os
+
 import jax
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import jkeras as keras
 from jkeras import layers
@@ -44,7 +45,9 @@ CENTRES = RNG.random((10, 784))
 
 @pytest.fixture(scope="module")
 def data():
-    (x_train, y_train), (x_test, y_test) = synthetic_mnist(640), synthetic_mnist(128)
+    # Sizes that batches of 32 and 64 divide, also after validation_split=0.2: no
+    # smaller last batch, so no extra compilation.
+    (x_train, y_train), (x_test, y_test) = synthetic_mnist(448), synthetic_mnist(128)
     # Preprocess the data (these are NumPy arrays)
     y_train = y_train.astype("float32")
     y_test = y_test.astype("float32")
@@ -92,6 +95,15 @@ def get_compiled_model():
 
 def decreasing(values):
     return values[-1] < values[0]
+
+
+@pytest.fixture(scope="module")
+def split_model():
+    """One ``get_compiled_model()`` for the sections that fit it on ``x_train`` with
+    ``batch_size=64, validation_split=0.2`` (validation, callbacks, checkpoints,
+    TensorBoard): the guide makes a fresh one in each, but their checks hold for any
+    compiled model, and sharing it compiles its steps once."""
+    return get_compiled_model()
 
 
 # --- API overview: a first end-to-end example -----------------------------------------------
@@ -231,9 +243,9 @@ def test_custom_metric(data):
 # --- Validation holdout; datasets --------------------------------------------------------------
 
 
-def test_validation_split(data):
+def test_validation_split(data, split_model):
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
     history = model.fit(x_train, y_train, batch_size=64, validation_split=0.2, epochs=1,
                         verbose=0)
     assert "val_sparse_categorical_accuracy" in history.history
@@ -257,11 +269,11 @@ def test_training_and_evaluation_from_datasets(data):
     result = model.evaluate(test_dataset, verbose=0)
     logs = dict(zip(model.metrics_names, result))
     assert sorted(logs) == ["loss", "sparse_categorical_accuracy"]
-    assert logs["loss"] == pytest.approx(model.evaluate(x_test, y_test, verbose=0)[0],
-                                         rel=1e-5)
+    assert logs["loss"] == pytest.approx(
+        model.evaluate(x_test, y_test, batch_size=64, verbose=0)[0], rel=1e-5)
 
-    # Only use 2 batches per epoch (the guide: 100)
-    model = get_compiled_model()
+    # Only use 2 batches per epoch (the guide: 100), on the same model (the guide: a new
+    # get_compiled_model(); the same one runs the same compiled step)
     history = model.fit(train_dataset, epochs=3, steps_per_epoch=2, verbose=0)
     assert len(history.history["loss"]) == 3
 
@@ -346,7 +358,7 @@ def test_class_and_sample_weights(data):
 
     sample_weight = np.ones(shape=(len(y_train),))
     sample_weight[y_train == 5] = 2.0
-    model = get_compiled_model()
+    # (the guide: a new get_compiled_model(); the same one runs the same compiled step)
     with_sample_weight = model.fit(x_train, y_train, sample_weight=sample_weight,
                                    batch_size=64, epochs=1, verbose=0)
     assert np.isfinite(with_class_weight.history["loss"][0])
@@ -466,9 +478,9 @@ def test_multi_input_multi_output_models():
 # --- Callbacks and learning rate schedules ----------------------------------------------------
 
 
-def test_early_stopping_and_a_custom_callback(data):
+def test_early_stopping_and_a_custom_callback(data, split_model):
     x_train, y_train = data[:2]
-    model = get_compiled_model()
+    model = split_model  # the guide: get_compiled_model()
 
     class LossHistory(keras.callbacks.Callback):
         def on_train_begin(self, logs):
@@ -518,3 +530,191 @@ def test_learning_rate_schedule(data):
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     model.fit(x_train, y_train, batch_size=64, epochs=1, verbose=0)
     assert model.get_learning_rate() == pytest.approx(0.1)   # staircase: not decayed yet
+
+
+# --- Handling losses and metrics that don't fit the standard signature ---------------------
+
+
+class ActivityRegularizationLayer(layers.Layer):
+    def call(self, inputs):
+        self.add_loss(ops.sum(inputs) * 0.1)
+        return inputs  # Pass-through layer.
+
+
+def test_activity_regularization_layer_add_loss(data):
+    x_train, y_train, _, _, x_test, y_test = data
+    inputs = keras.Input(shape=(784,), name="digits")
+    x = layers.Dense(64, activation="relu", name="dense_1")(inputs)
+
+    # Insert activity regularization as a layer
+    x = ActivityRegularizationLayer()(x)
+
+    x = layers.Dense(64, activation="relu", name="dense_2")(x)
+    outputs = layers.Dense(10, name="predictions")(x)
+
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+    # The displayed loss will be much higher than before
+    # due to the regularization component.
+    model.fit(x_train, y_train, batch_size=64, epochs=1, verbose=0)
+
+    # In one batch: the mean cross-entropy plus 0.1 x the sum of dense_1's activations.
+    (w1, b1), (w2, b2), (w3, b3) = (model.get_layer(n).get_weights()
+                                    for n in ("dense_1", "dense_2", "predictions"))
+    h1 = np.maximum(x_test @ w1 + b1, 0)
+    logits = np.maximum(h1 @ w2 + b2, 0) @ w3 + b3
+    log_probs = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(
+        1, keepdims=True)) - logits.max(1, keepdims=True)
+    cross_entropy = -log_probs[np.arange(len(y_test)), y_test.astype(int)].mean()
+    loss = model.evaluate(x_test, y_test, batch_size=len(x_test), verbose=0)
+    assert loss == pytest.approx(cross_entropy + 0.1 * h1.sum(), rel=1e-4)
+
+
+class LogisticEndpoint(keras.layers.Layer):
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def call(self, targets, logits, sample_weights=None):
+        # Compute the training-time loss value and add it
+        # to the layer using `self.add_loss()`.
+        loss = self.loss_fn(targets, logits, sample_weights)
+        self.add_loss(loss)
+
+        # Return the inference-time prediction tensor (for `.predict()`).
+        return ops.softmax(logits)
+
+
+def test_logistic_endpoint_compiled_without_a_loss():
+    inputs = keras.Input(shape=(3,), name="inputs")
+    targets = keras.Input(shape=(10,), name="targets")
+    logits = keras.layers.Dense(10)(inputs)
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
+
+    model = keras.Model(inputs=[inputs, targets], outputs=predictions)
+    model.compile(optimizer="adam")  # No loss argument!
+
+    data = {
+        "inputs": np.random.random((3, 3)),
+        "targets": np.random.random((3, 10)),
+    }
+    history = model.fit(data, verbose=0)
+
+    # The model's loss is the endpoint's: binary cross-entropy on the logits.
+    kernel, bias = model.get_weights()
+    z = data["inputs"] @ kernel + bias
+    t = data["targets"]
+    expected = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+    assert model.evaluate(data, verbose=0) == pytest.approx(expected, rel=1e-5)
+    assert list(history.history) == ["loss"]
+    softmax = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    np.testing.assert_allclose(model.predict(data, verbose=0), softmax, rtol=1e-5, atol=1e-6)
+
+
+# --- Checkpointing models -----------------------------------------------------------------------
+
+
+def test_model_checkpoint(data, split_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    x_train, y_train = data[:2]
+    model = split_model  # the guide: get_compiled_model()
+
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            # Path where to save the model
+            # The two parameters below mean that we will overwrite
+            # the current checkpoint if and only if
+            # the `val_loss` score has improved.
+            # The saved model name will include the current epoch.
+            filepath="mymodel_{epoch}.keras",
+            save_best_only=True,  # Only save a model if `val_loss` has improved.
+            monitor="val_loss",
+            verbose=1,
+        )
+    ]
+    history = model.fit(
+        x_train, y_train, epochs=2, batch_size=64, callbacks=callbacks,
+        validation_split=0.2, verbose=0
+    )
+    first, second = history.history["val_loss"]
+    printed = [line for line in capsys.readouterr().out.splitlines() if line]
+    # Keras' messages: the first epoch always improves on None.
+    assert printed[0] == (f"Epoch 1: val_loss improved from None to {first:.5f}, saving "
+                          f"model to mymodel_1.keras")
+    if second < first:
+        assert printed[1] == (f"Epoch 2: val_loss improved from {first:.5f} to "
+                              f"{second:.5f}, saving model to mymodel_2.keras")
+    else:
+        assert printed[1] == f"Epoch 2: val_loss did not improve from {first:.5f}"
+    assert sorted(os.listdir()) == ["mymodel_1.keras"] + ["mymodel_2.keras"] * (second < first)
+
+
+def test_make_or_restore_model(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    x_train, y_train = data[:2]
+
+    # Prepare a directory to store all the checkpoints.
+    checkpoint_dir = "./ckpt"
+    if not os.path.exists(checkpoint_dir):
+        os.makedirs(checkpoint_dir)
+
+    def make_or_restore_model():
+        # Either restore the latest model, or create a fresh one
+        # if there is no checkpoint available.
+        checkpoints = [checkpoint_dir + "/" + name for name in os.listdir(checkpoint_dir)]
+        if checkpoints:
+            latest_checkpoint = max(checkpoints, key=os.path.getctime)
+            print("Restoring from", latest_checkpoint)
+            return keras.models.load_model(latest_checkpoint)
+        print("Creating a new model")
+        return get_compiled_model()
+
+    def run():   # the guide's script, run twice: a fresh start, then a restart
+        model = make_or_restore_model()
+        callbacks = [
+            # This callback saves the model every 5 batches (the guide: 100).
+            # We include the training loss in the saved model name.
+            keras.callbacks.ModelCheckpoint(
+                filepath=checkpoint_dir + "/model-loss={loss:.2f}.keras", save_freq=5
+            )
+        ]
+        history = model.fit(x_train, y_train, epochs=1, callbacks=callbacks, verbose=0)
+        return model, history.history["loss"][0]
+
+    model, loss = run()
+    # 10 batches of 32: saved after batches 5 and 10, the last with the epoch's loss.
+    assert capsys.readouterr().out == "Creating a new model\n"
+    assert f"model-loss={loss:.2f}.keras" in os.listdir(checkpoint_dir)
+    weights = model.get_weights()
+    restored, _ = run()
+    assert capsys.readouterr().out == f"Restoring from ./ckpt/model-loss={loss:.2f}.keras\n"
+    assert type(restored.optimizer) is keras.optimizers.RMSprop
+    # The restart began from the last checkpoint: its first step is the optimizer's 11th.
+    assert int(restored.get_train_state()["step"]) == 20
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, restored.get_weights()))
+
+
+# --- Using the TensorBoard callback ---------------------------------------------------------------
+
+
+def test_tensorboard_callback(data, split_model, tmp_path):
+    x_train, y_train = data[:2]
+    model = split_model  # the guide: get_compiled_model()
+    log_dir = str(tmp_path / "full_path_to_your_logs")
+    tensorboard_callback = keras.callbacks.TensorBoard(
+        log_dir=log_dir,
+        histogram_freq=0,  # How often to log histogram visualizations
+        embeddings_freq=0,  # How often to log embedding visualizations
+        update_freq="epoch",
+    )  # How often to write logs (default: once per epoch)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=2, validation_split=0.2,
+                        callbacks=[tensorboard_callback], verbose=0)
+    events = EventAccumulator(os.path.join(log_dir, "train"))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("epoch_loss")]
+    assert [step for step, _ in logged] == [0, 1]
+    np.testing.assert_allclose([v for _, v in logged], history.history["loss"], rtol=1e-6)
