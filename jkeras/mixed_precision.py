@@ -10,8 +10,10 @@ global policy when it is created. Its pure ``apply`` casts the floating inputs a
 own weights to the compute dtype before ``call``, so ``jax.jit`` and ``jax.grad`` see
 the casts and the gradients come back in float32, the weights' dtype. As in Keras 3,
 normalization layers and ``Embedding`` (``autocast = False``) take their weights and
-inputs as they are, compute in float32 and return the compute dtype. Losses in
-``fit`` are computed in float32.
+inputs as they are, compute in float32 and return the compute dtype. Keras-style
+layers cast as Keras 3 does: inputs, and their floating weights as ``call`` reads them
+(``autocast=False`` on the layer or on ``add_weight`` opts out). Losses in ``fit`` are
+computed in float32.
 
 >>> import jax.numpy as jnp, jkeras
 >>> jkeras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -18,21 +18,29 @@ import numpy as np
 
 _scopes = []      # [{(id(owner), key): value}] of the pure calls running, innermost last
 _assigned = []    # matching [{(id(owner), key): new value}]
+_kept = []        # matching [{(id(owner), key): dtype}]: variables read in another dtype
 _collectors = []  # lists that add_loss appends to, innermost last
 
 
 @contextlib.contextmanager
-def stateless_scope(values):
+def stateless_scope(values, kept_dtypes=None):
     """Within the block, the variables keyed in ``values`` read these values, and their
-    ``assign`` goes to the returned dict instead of their owner."""
+    ``assign`` goes to the returned dict instead of their owner.
+
+    ``kept_dtypes`` names the dtype of variables whose value in ``values`` was cast to
+    another (mixed precision reads them in the compute dtype): their assigned values are
+    cast back to it, as Keras keeps a variable's dtype.
+    """
     assigned = {}
     _scopes.append(values)
     _assigned.append(assigned)
+    _kept.append(kept_dtypes or {})
     try:
         yield assigned
     finally:
         _scopes.pop()
         _assigned.pop()
+        _kept.pop()
 
 
 @contextlib.contextmanager
@@ -65,8 +73,10 @@ def in_stateless_scope():
 
 def _scoped(key):
     for values, assigned in zip(reversed(_scopes), reversed(_assigned)):
-        if key in assigned:
-            return True, assigned[key]
+        if key in assigned:  # read as the scope reads it (a cast one in the compute dtype)
+            value = assigned[key]
+            read = values.get(key, value)
+            return True, value if value.dtype == read.dtype else value.astype(read.dtype)
         if key in values:
             return True, values[key]
     return False, None
@@ -93,9 +103,10 @@ class Variable:
 
     __array_priority__ = 100  # NumPy defers to our operators
 
-    def __init__(self, owner, key, path, trainable=True):
+    def __init__(self, owner, key, path, trainable=True, autocast=True):
         self._owner, self._key = owner, key
         self.path, self._trainable = path, bool(trainable)
+        self._autocast = bool(autocast)  # whether mixed precision reads it in the compute dtype
 
     @property
     def trainable(self):
@@ -137,17 +148,22 @@ class Variable:
         The shape must stay; the value is cast to the variable's dtype.
         """
         old = self.value
+        key = (id(self._owner), self._key)
+        dtype = old.dtype
+        for values, kept in zip(reversed(_scopes), reversed(_kept)):
+            if key in values:  # the dtype it is kept in, where the scope reads it cast
+                dtype = kept.get(key, dtype)
+                break
         value = jnp.asarray(_value_of(value))
         owner = "" if isinstance(self._owner, _Detached) else f"{self._owner!r}: "
         if tuple(value.shape) != tuple(old.shape):
             raise ValueError(f"{owner}Variable {self.path!r}: cannot assign a value of shape "
                              f"{tuple(value.shape)} to a variable of shape {tuple(old.shape)}.")
-        if value.dtype != old.dtype:
-            if not jnp.can_cast(value.dtype, old.dtype, casting="same_kind"):
+        if value.dtype != dtype:
+            if not jnp.can_cast(value.dtype, dtype, casting="same_kind"):
                 raise TypeError(f"{owner}Variable {self.path!r}: cannot assign a value of "
-                                f"dtype {value.dtype} to a variable of dtype {old.dtype}.")
-            value = value.astype(old.dtype)
-        key = (id(self._owner), self._key)
+                                f"dtype {value.dtype} to a variable of dtype {dtype}.")
+            value = value.astype(dtype)
         for values, assigned in zip(reversed(_scopes), reversed(_assigned)):
             if key in values:
                 assigned[key] = value

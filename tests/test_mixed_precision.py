@@ -222,3 +222,61 @@ def test_loss_scale_optimizer_config_and_errors():
         LossScaleOptimizer(optax.sgd(0.1))
     with pytest.raises(ValueError, match="optimizer identifier"):
         LossScaleOptimizer(object())
+
+
+def _keras_style(lib):
+    """One Keras-style layer and model, the same source for Keras 3 and for jkeras."""
+    class Affine(lib.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 4), name="w")
+            self.b = self.add_weight(shape=(4,), name="b", initializer="ones")
+            self.seen = self.add_weight(shape=(), name="seen", initializer="zeros",
+                                        trainable=False)
+
+        def call(self, x):
+            self.seen.assign_add(lib.ops.sum(x))
+            return lib.ops.tanh(x @ self.w + self.b)
+
+    class Net(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.head = Affine(), Affine(autocast=False)
+
+        def call(self, x):
+            return self.head(self.hidden(x))
+
+    return Affine, Net
+
+
+@pytest.mark.parametrize("policy", POLICIES[1:], indirect=True)
+def test_keras_style_layers_autocast_like_keras(keras, policy):
+    """Inputs and float weights read in the compute dtype inside call(), float32 weights
+    and assigns kept float32, autocast=False: nothing cast; under fit too."""
+    x = RNG.standard_normal((8, 3)).astype("float32")
+    y = RNG.standard_normal((8, 4)).astype("float32")
+    (affine, net), (k_affine, k_net) = _keras_style(jkeras), _keras_style(keras)
+    ours, theirs = affine(), k_affine()
+    theirs(x), ours(x)
+    ours.set_weights(theirs.get_weights())
+    got, want = ours(x, training=True), theirs(x, training=True)
+    tol = TOLERANCE[policy]
+    assert got.dtype == np.dtype(want.dtype) == np.dtype(mixed_precision.get(policy).compute_dtype)
+    np.testing.assert_allclose(np.asarray(got, "float32"), np.asarray(want, "float32"),
+                               rtol=tol, atol=tol)
+    assert [w.dtype for w in ours.get_weights()] == [np.float32] * 3
+    np.testing.assert_allclose(ours.get_weights()[2], theirs.get_weights()[2], rtol=tol)
+    plain = affine(dtype="float32")  # the float32 path: no cast in the program at all
+    plain(x)
+    assert "convert_element_type" not in str(jax.make_jaxpr(plain.apply)(plain.params,
+                                                                         plain.state, x))
+    model, reference = net(), k_net()
+    reference(x), model(x)
+    model.set_weights(reference.get_weights())
+    assert model(x).dtype == np.dtype(reference(x).dtype) == np.float32  # the head's f32 w
+    for m in (model, reference):
+        m.compile(optimizer=keras.optimizers.SGD(0.1) if m is reference else SGD(0.1),
+                  loss="mse")
+        m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert [w.dtype for w in model.get_weights()] == [np.float32] * 6
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

@@ -37,6 +37,7 @@ import jax
 from .. import constraints as constraints_lib
 from .. import frame as frame_lib
 from .. import initializers as initializers_lib
+from .. import mixed_precision
 from .. import random as random_lib
 from .. import regularizers as regularizers_lib
 from .. import state as state_lib
@@ -122,7 +123,7 @@ class KerasLayer(Layer):
 
     _keras_base = True
 
-    def __init__(self, name=None, **kwargs):
+    def __init__(self, name=None, autocast=True, **kwargs):
         object.__setattr__(self, "_layers", [])
         self._paths = {}
         self._own = {}          # name -> Variable, in creation order
@@ -130,6 +131,8 @@ class KerasLayer(Layer):
         self._auto_named = set()
         self._in_build = False
         super().__init__(name=name, **kwargs)
+        if not autocast:  # Keras' opt-out: inputs and weights are taken as they are
+            self.autocast = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -209,16 +212,18 @@ class KerasLayer(Layer):
 
     # -- own weights -----------------------------------------------------------------------
     def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True,
-                   name=None, regularizer=None, constraint=None, **kwargs):
+                   name=None, regularizer=None, constraint=None, autocast=True, **kwargs):
         """Creates a weight and returns its :class:`~jkeras.variables.Variable`.
 
         Call it in ``__init__`` or ``build``; the value is drawn now from the layer's
-        seed stream (``init(rng, ...)`` draws fresh ones from ``rng``).
+        seed stream (``init(rng, ...)`` draws fresh ones from ``rng``). Under a mixed
+        policy ``call`` reads a floating weight in the compute dtype, unless
+        ``autocast=False``.
         """
         if "_own" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
                                "add_weight.")
-        unknown = set(kwargs) - {"autocast", "aggregation", "synchronization"}
+        unknown = set(kwargs) - {"aggregation", "synchronization"}
         if unknown:  # Keras' distribution hints have no meaning here; anything else is a typo
             raise TypeError(f"{self!r}.add_weight got unexpected arguments {sorted(unknown)}.")
         if self.built and not self._in_build:
@@ -243,8 +248,8 @@ class KerasLayer(Layer):
         where = "_params" if trainable else "_state"
         setattr(self, where, {**getattr(self, where), name: value})
         self._own_meta[name] = meta
-        variable = self._own[name] = variables_lib.Variable(self, (where, name),
-                                                            f"{self.path}/{name}")
+        variable = self._own[name] = variables_lib.Variable(
+            self, (where, name), f"{self.path}/{name}", autocast=autocast)
         self._jit_cache.clear()
         return variable
 
@@ -424,10 +429,27 @@ class KerasLayer(Layer):
             kwargs = {**kwargs, "training": training}
         return self.call(*args, **kwargs)
 
+    def _autocast(self, inputs, kwargs, own):
+        """Keras' mixed precision, inside the pure function (so jit and grad see it): the
+        floating inputs in the compute dtype and, when the policy is mixed, the floating
+        own weights read in it (Keras' AutocastScope); ``kept`` is their stored dtypes."""
+        compute = self.compute_dtype
+        inputs, kwargs = mixed_precision.autocast((inputs, kwargs), compute)
+        if compute == self.variable_dtype:
+            return inputs, kwargs, own, {}
+        cast = {key: mixed_precision.autocast(value, compute) for key, value in own.items()
+                if self._own[key[1][1]]._autocast}
+        kept = {key: own[key].dtype for key, value in cast.items()
+                if value.dtype != own[key].dtype}
+        return inputs, kwargs, {**own, **cast}, kept
+
     def _apply(self, params, state, inputs, kwargs, training, rng):
         frame = frame_lib.Frame(self, self._paths, params, state, training, rng)
+        own, kept = self._own_values(params, state), {}
+        if self.autocast:
+            inputs, kwargs, own, kept = self._autocast(inputs, kwargs, own)
         with frame_lib.active(frame), random_lib.key_scope(frame), \
-                variables_lib.stateless_scope(self._own_values(params, state)) as assigned:
+                variables_lib.stateless_scope(own, kept) as assigned:
             out = variables_lib.unwrap(self._call_with(inputs, kwargs, training))
         _check_no_stored_tracers(self)
         new_state = frame.state

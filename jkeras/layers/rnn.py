@@ -8,6 +8,11 @@ step. Written in jkeras' pure form, a cell is a :class:`~jkeras.layers.Layer` wh
     call(params, state, inputs, states, *, training=False, rng=None)
         -> ((output, new_states), new_state)
 
+A cell may also be written the Keras way: a ``Layer`` subclass with ``state_size``,
+``build(self, input_shape)`` making its weights with ``add_weight``, and ``call(self,
+inputs, states, training=None)`` returning ``(output, new_states)``; ``RNN`` runs it
+through its pure ``apply`` (see :func:`build_cell` and :func:`call_cell`).
+
 ``RNN`` runs the cell over time as one ``lax.scan``, so the compiled program does not
 grow with the number of steps. A cell called in training mode with ``rng`` gets a key of
 its own at every step (``fold_in(rng, t)``).
@@ -50,6 +55,46 @@ def initial_states(cell, batch_size, dtype):
     if get is not None:
         return _as_list(get(batch_size))
     return [jnp.zeros((batch_size, size), dtype) for size in _as_list(cell.state_size)]
+
+
+def _keras_style(cell):
+    return getattr(cell, "_keras_base", False)
+
+
+def build_cell(cell, rng, input_shape):
+    """A cell's ``(params, state)`` for step inputs of ``input_shape`` (batch, features...):
+    its pure ``build``, or, for a Keras-style cell, its ``build(input_shape)`` (once) then
+    weights drawn from ``rng``.
+
+    >>> import jax
+    >>> from jkeras.layers import GRUCell
+    >>> sorted(build_cell(GRUCell(2), jax.random.key(0), (1, 3))[0])
+    ['bias', 'kernel', 'recurrent_kernel']
+    """
+    if not _keras_style(cell):
+        return cell.build(rng, input_shape)
+    if not cell.built:
+        step = symbolic.KerasTensor(tuple(input_shape)).spec()
+        states = jax.eval_shape(lambda: initial_states(cell, step.shape[0], cell.dtype))
+        cell._build([step, states])
+    return cell.init(rng)
+
+
+def call_cell(cell, params, state, inputs, states, training=False, rng=None):
+    """One step of a cell: ``((output, new_states), new_state)``, whichever way the cell
+    is written (a Keras-style cell runs through its pure ``apply``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from jkeras.layers import SimpleRNNCell
+    >>> cell = SimpleRNNCell(2)
+    >>> params, state = build_cell(cell, jax.random.key(0), (1, 3))
+    >>> (out, new), _ = call_cell(cell, params, state, jnp.ones((1, 3)), [jnp.zeros((1, 2))])
+    >>> out.shape
+    (1, 2)
+    """
+    if _keras_style(cell):
+        return cell.apply(params, state, inputs, states, training=training, rng=rng)
+    return cell.call(params, state, inputs, states, training=training, rng=rng)
 
 
 def dropout_masks(key, rate, shape, dtype):
@@ -186,15 +231,15 @@ class StackedRNNCells(Layer):
         params, state, shapes = {}, {}, []
         for cell, key in zip(self.cells, jax.random.split(rng, len(self.cells))):
             shapes.append(tuple(input_shape))
-            p, s = cell.build(key, input_shape)
+            p, s = build_cell(cell, key, input_shape)
             if p:
                 params[cell.name] = p
             if s:
                 state[cell.name] = s
             # The next cell's input is this one's output (its shape, for a batch of one).
             x = jax.ShapeDtypeStruct((1, *input_shape[1:]), self.dtype)
-            out = jax.eval_shape(lambda x, p=p, s=s, cell=cell: cell.call(
-                p, s, x, initial_states(cell, 1, self.dtype))[0][0], x)
+            out = jax.eval_shape(lambda x, p=p, s=s, cell=cell: call_cell(
+                cell, p, s, x, initial_states(cell, 1, self.dtype))[0][0], x)
             input_shape = (input_shape[0], *out.shape[1:])
         self._step_shapes = shapes
         return params, state
@@ -207,7 +252,7 @@ class StackedRNNCells(Layer):
         keys = [None] * len(self.cells) if rng is None else jax.random.split(rng, len(self.cells))
         new_states, new_state = [], {}
         for (cell, p, s), cell_states, key in zip(self._parts(params, state), states, keys):
-            (inputs, cell_states), s = cell.call(p, s, inputs, _as_list(cell_states),
+            (inputs, cell_states), s = call_cell(cell, p, s, inputs, _as_list(cell_states),
                                                  training=training, rng=key)
             new_states.append(_as_list(cell_states))
             if s:
@@ -250,7 +295,8 @@ class StackedRNNCells(Layer):
 def _check_cell(owner, cell):
     if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
         raise ValueError(f"{owner!r}: a cell must be a jkeras Layer with a `state_size` "
-                         f"attribute and call(params, state, inputs, states), got {cell!r}")
+                         "attribute and call(params, state, inputs, states) (the pure form) "
+                         f"or call(self, inputs, states) (Keras' form), got {cell!r}")
 
 
 class RNN(Layer):
@@ -352,7 +398,7 @@ class RNN(Layer):
         step_shape = (input_shape[0], *input_shape[2:])
         self.input_spec = InputSpec(ndim=len(input_shape), axes={
             i: size for i, size in enumerate(input_shape) if i >= 2})
-        cell_params, cell_state = self.cell.build(rng, step_shape)
+        cell_params, cell_state = build_cell(self.cell, rng, step_shape)
         params = self._with_cell_tree({}, cell_params)
         state = self._with_cell_tree({}, cell_state)
         if self.stateful:
@@ -448,8 +494,8 @@ class RNN(Layer):
                 out, new = self.cell.step(cell_params, consts, states, x_t)
                 return out, new, cell_state
             key = None if rng is None else jax.random.fold_in(rng, t)
-            (out, new), cell_state = self.cell.call(cell_params, cell_state, x_t, states,
-                                                    training=training, rng=key)
+            (out, new), cell_state = call_cell(self.cell, cell_params, cell_state, x_t, states,
+                                               training=training, rng=key)
             return out, jax.tree_util.tree_unflatten(
                 treedef, jax.tree_util.tree_leaves(new)), cell_state
 

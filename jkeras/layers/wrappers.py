@@ -111,7 +111,10 @@ class Bidirectional(Wrapper):
     unless ``backward_layer`` is given. ``merge_mode`` is ``"concat"``, ``"sum"``,
     ``"ave"``, ``"mul"`` or ``None`` (a list of both outputs). ``initial_state`` is the
     forward layer's states followed by the backward layer's; with ``return_state=True``
-    the output is followed by the forward then the backward final states.
+    the output is followed by the forward then the backward final states. Any recurrent
+    layer goes: ``RNN`` over any cell (the cell's class must then be registered, since the
+    twins are made from configs, as in Keras) and ``ConvLSTM1D/2D/3D``, whose outputs
+    concatenate on the last axis, as in Keras.
 
     >>> import jax.numpy as jnp
     >>> from jkeras.layers.recurrent import LSTM
@@ -129,7 +132,7 @@ class Bidirectional(Wrapper):
         for arg, value in (("layer", layer), ("backward_layer", backward_layer)):
             if value is not None and not isinstance(value, Recurrent):
                 raise ValueError(f"{self!r}: {arg} must be a recurrent layer (SimpleRNN, "
-                                 f"LSTM, GRU), got {value!r}")
+                                 f"LSTM, GRU, ConvLSTM1D/2D/3D, RNN), got {value!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"{self!r}: merge_mode must be one of {_MERGE_MODES}, got "
                              f"{merge_mode!r}")
@@ -161,7 +164,8 @@ class Bidirectional(Wrapper):
             self._seeds = forward._seeds
         if self._batch_input_shape is None:
             self._batch_input_shape = layer._batch_input_shape
-        self.input_spec = InputSpec(ndim=3)
+        # (batch, time, features), or a ConvLSTM's (batch, time, *spatial, channels)
+        self.input_spec = InputSpec(ndim=getattr(forward, "input_ndim", None), min_ndim=3)
         self.trainable = self._trainable
 
     def children(self):
@@ -174,7 +178,7 @@ class Bidirectional(Wrapper):
             params[key], sub = inner.build(key_rng, input_shape)
             if sub:
                 state[key] = sub
-        self.input_spec = InputSpec(ndim=3, axes={-1: input_shape[-1]})
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={-1: input_shape[-1]})
         return params, state
 
     def call(self, params, state, x, initial_state=None, *, mask=None, training=False,

@@ -51,6 +51,10 @@ class Functional(Model):
     ['dense']
     """
 
+    # Its layers cast their own inputs (Keras converts a container's inputs to its
+    # Inputs' dtypes, float32, not to its compute dtype).
+    autocast = False
+
     def __init__(self, inputs, outputs, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         in_leaves, out_leaves = (jax.tree_util.tree_leaves(t) for t in (inputs, outputs))

@@ -18,6 +18,10 @@ class Sequential(Model):
     25450
     """
 
+    # Its layers cast their own inputs (Keras converts a container's inputs to its
+    # Inputs' dtypes, float32, not to its compute dtype).
+    autocast = False
+
     def __init__(self, layers=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self._input_shape = None
