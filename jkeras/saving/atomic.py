@@ -1,8 +1,5 @@
 """Atomic file writes: a temporary file in the target's folder, flushed, fsynced, renamed.
 
-While the file is written, its data is handed to the disk every few MB (Linux), so the
-final fsync has little left to wait for.
-
 A temporary file is named ``.tmp-<host>-<pid>-<random><target name>``, so a writer that
 was killed midway can be recognised: the next write to the same target removes the
 temporaries of writers on this host whose process no longer exists.
@@ -14,7 +11,6 @@ import re
 import socket
 import tempfile
 
-_WRITE_BEHIND = 16 << 20  # bytes written between two requests to start writing to disk
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
@@ -54,27 +50,6 @@ def remove_stale_temporaries(filepath):
     return removed
 
 
-class _WriteBehind:
-    """A binary file that asks the kernel to start writing its data to disk every
-    ``_WRITE_BEHIND`` bytes (and to drop the pages already written from the cache), so
-    the disk works while the rest is produced; everything else goes to the file."""
-
-    def __init__(self, f):
-        self._f, self._pending = f, 0
-
-    def write(self, data):
-        n = self._f.write(data)
-        self._pending += n
-        if self._pending >= _WRITE_BEHIND and hasattr(os, "posix_fadvise"):
-            self._f.flush()
-            os.posix_fadvise(self._f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-            self._pending = 0
-        return n
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-
 @contextlib.contextmanager
 def atomic_write(filepath, overwrite=True):
     """Yields a binary file whose content replaces ``filepath`` only once the block ends
@@ -98,7 +73,7 @@ def atomic_write(filepath, overwrite=True):
                                suffix=os.path.basename(filepath))
     try:
         with os.fdopen(fd, "wb") as f:
-            yield _WriteBehind(f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filepath)
