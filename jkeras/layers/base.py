@@ -21,6 +21,47 @@ from .. import variables as variables_lib
 from .stateless import StatelessAPI
 
 
+_changes = 0
+
+
+def weight_changes():
+    """How many times any layer's weights, trainability or sublayers have changed.
+
+    A model keeps the weight trees it gathered for a step and reuses them while this
+    count stands still (the layers hold the very same arrays).
+
+    >>> import jax.numpy as jnp, jkeras
+    >>> d = jkeras.layers.Dense(2); before = weight_changes()
+    >>> _ = d(jnp.ones((1, 3)))   # builds: new weights
+    >>> weight_changes() > before
+    True
+    """
+    return _changes
+
+
+def note_weight_change():
+    """Counts a change :func:`weight_changes` cannot see (a sublayer added in place)."""
+    global _changes
+    _changes += 1
+
+
+def _counted(name):
+    """An attribute whose every assignment counts as a weight change."""
+    key = f"{name}_value"
+
+    def get(self):
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set_(self, value):
+        self.__dict__[key] = value
+        note_weight_change()
+
+    return property(get, set_)
+
+
 @dataclasses.dataclass(frozen=True)
 class Weight:
     """A read-only view of one weight: its path, current value and trainability.
@@ -135,6 +176,9 @@ class Layer(StatelessAPI):
     untracked_state = ()   # state entries that are not weights (a stateful RNN's carry)
     samples_in_inference = False  # whether inference calls draw random numbers too
     autocast = True        # cast floating inputs and weights to the compute dtype (Keras')
+    _params = _counted("_params")
+    _state = _counted("_state")
+    _trainable = _counted("_trainable")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -44,7 +44,7 @@ from .. import state as state_lib
 from .. import symbolic
 from .. import training as training_lib
 from .. import variables as variables_lib
-from .base import Layer
+from .base import Layer, note_weight_change
 
 
 def _positional_names(fn):
@@ -173,6 +173,7 @@ class KerasLayer(Layer):
             self._paths = frame_lib.children_paths(self, [*self._layers, layer])
             self._layers.append(layer)
             self._jit_cache.clear()
+            note_weight_change()
 
     def _unique_layers(self):
         return list({id(layer): layer for layer in self._layers}.values())

@@ -89,7 +89,7 @@ def signature(tree):
     True
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((np.shape(a), a.dtype) for a in leaves)
+    return treedef, tuple([(a.shape, a.dtype) for a in leaves])  # leaves from as_arrays
 
 
 def _describe(tree):

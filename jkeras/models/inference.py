@@ -155,11 +155,10 @@ class Inference:
         >>> model.compile("sgd", "mse")
         >>> loss = model.test_on_batch(np.ones((4, 2)), np.ones((4, 1)))
         """
-        self._require_compiled("test_on_batch")
-        batch = self._one_batch(x, y, sample_weight, None, "test_on_batch")
-        self._require_state("test_on_batch")
-        fn = self._compiled_fn("test")
-        _, logs = fn(self._fresh_metrics("test"), self.params, self.state, batch, stacked=False)
+        batch, fn = self._checked_call(x, y, sample_weight, None, "test_on_batch", "test")
+        weights = self._weights_now()
+        _, logs = fn(self._fresh_metrics("test"), weights["params"], weights["state"], batch,
+                     stacked=False)
         return format_logs(floats(self._log_names("test"), logs), return_dict)
 
     def predict_on_batch(self, x):
@@ -173,5 +172,7 @@ class Inference:
         x = data_lib.as_arrays(x)
         data_lib.num_examples(x, None, None, "predict_on_batch")
         self._prepare(x, what="predict")
-        out = self._compiled_fn("predict")(self.params, self.state, x, self._predict_key())
+        weights = self._weights_now()
+        out = self._compiled_fn("predict")(weights["params"], weights["state"], x,
+                                           self._predict_key())
         return jax.tree_util.tree_map(np.asarray, out)

@@ -37,6 +37,7 @@ import optax
 from .. import placement
 from .. import random as random_lib
 from .. import state as state_lib
+from ..layers.base import weight_changes
 from .keras_steps import KerasTrainAPI
 
 
@@ -93,6 +94,8 @@ class Steps(KerasTrainAPI):
     _compiled = None
     _extras = None       # {"opt_state", "step", "rng"} while no fit runs
     _extras_struct = None
+    _extras_checked = None  # the params tree _extras was last checked against
+    _kept = None         # (weight_changes(), {"params", "state"}) as gathered last
     _live = None         # the running fit's state (see Trainer.fit)
     _compiled_distribution = None  # compile(distribution=...)
     optimizer = None
@@ -151,6 +154,8 @@ class Steps(KerasTrainAPI):
         """The stored optimizer state, step and key (made now if compile was just called);
         ``params``: the model's, if already at hand."""
         params = self.params if params is None else params
+        if self._extras is not None and params is self._extras_checked:
+            return self._extras
         struct = jax.tree_util.tree_structure(params)
         if self._extras is not None and struct != self._extras_struct:
             warnings.warn(f"{self!r}: the trainable weights changed since the optimizer state "
@@ -163,7 +168,19 @@ class Steps(KerasTrainAPI):
                             "step": jnp.zeros((), jnp.int32),
                             "rng": jax.random.key_data(random_lib.global_stream().next())}
             self._extras_struct = struct
+        self._extras_checked = params
         return self._extras
+
+    def _weights_now(self):
+        """``{"params", "state"}`` as the layers hold them, gathered again only after some
+        layer's weights changed: on a small model, gathering is a good part of a
+        ``train_on_batch``'s host work."""
+        kept = self._kept
+        if kept is not None and kept[0] == weight_changes():
+            return kept[1]
+        weights = {"params": self.params, "state": self.state}
+        self._kept = (weight_changes(), weights)
+        return weights
 
     def get_train_state(self):
         """A copy of the whole training state: ``params``, ``state``, ``opt_state``,

@@ -16,6 +16,7 @@ import weakref
 import jax
 
 from .. import placement
+from ..layers.base import weight_changes
 from . import data as data_lib
 from . import interrupts
 from .calls import floats, format_logs
@@ -153,29 +154,36 @@ class Trainer(Fitting, Inference, Steps):
         >>> model.compile("sgd", "mse")
         >>> loss = model.train_on_batch(np.ones((4, 2)), np.ones((4, 1)))
         """
-        self._require_compiled("train_on_batch")
-        batch = self._one_batch(x, y, sample_weight, class_weight, "train_on_batch")
-        self._require_state("train_on_batch")
-        fn = self._compiled_fn("train_batch")
+        batch, fn = self._checked_call(x, y, sample_weight, class_weight, "train_on_batch",
+                                       "train_batch")
         with interrupts.deferred():  # the weights and the optimizer state change together
-            params = self.params
-            ts, logs = fn({"params": params, "state": self.state}, self._ensure_extras(params),
-                          batch)
+            weights = self._weights_now()
+            ts, logs = fn(weights, self._ensure_extras(weights["params"]), batch)
             self._write_weights(ts["params"], ts["state"])
             self._extras = {k: ts[k] for k in ("opt_state", "step", "rng")}
+            # The layers now hold these very arrays: the next call passes them on as they are.
+            self._kept = (weight_changes(), {"params": ts["params"], "state": ts["state"]})
+            self._extras_checked = ts["params"]
         return format_logs(floats(self._log_names("train"), logs), return_dict)
 
-    def _one_batch(self, x, y, sample_weight, class_weight, what):
-        batch = tuple(data_lib.as_arrays(t) for t in (x, y, sample_weight))
-        if class_weight is None:  # the checks' outcome depends only on shapes and dtypes
-            key = ("trainer", "checked", what, data_lib.signature(batch),
-                   self._distribution())
-            if key in self._jit_cache:
-                return batch
+    def _checked_call(self, x, y, sample_weight, class_weight, what, kind):
+        """The batch as arrays, checked, and the compiled function ``kind`` for it. The
+        checks depend only on shapes and dtypes, so they run once per batch signature
+        (until the next ``compile``): a small model's step is not much longer than they are."""
+        batch = (data_lib.as_arrays(x), data_lib.as_arrays(y), data_lib.as_arrays(sample_weight))
+        key = None
+        if class_weight is None:
+            key = ("trainer", "checked", what, data_lib.signature(batch), self._distribution())
+            fn = self._jit_cache.get(key)
+            if fn is not None:
+                return batch, fn
+        self._require_compiled(what)
         x, y, sample_weight = batch
         data_lib.num_examples(x, y, sample_weight, what)
         sample_weight = data_lib.class_sample_weights(y, class_weight, sample_weight)
         self._prepare(x, y, sample_weight, what)
-        if class_weight is None:  # forgotten with the compiled functions
-            self._jit_cache[key] = True
-        return x, y, sample_weight
+        self._require_state(what)
+        fn = self._compiled_fn(kind)
+        if key is not None:
+            self._jit_cache[key] = fn
+        return (x, y, sample_weight), fn
