@@ -186,6 +186,43 @@ def test_keras_style_cell_matches_keras(keras, sum_cells):
     assert_trees_close(bi[0](x, mask=mask), bi[1](x, mask=mask))
 
 
+def test_losses_a_cell_adds_at_each_step_match_keras_unrolled(keras):
+    """A cell's ``add_loss`` inside the scan: the sum over every step (masked ones too),
+    as Keras 3 adds one loss per step when it unrolls (it cannot inside its scan)."""
+    def make(lib):
+        class PenaltyCell(lib.layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units = self.state_size = units
+
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1], self.units), name="w")
+
+            def call(self, inputs, states, training=None):
+                h = lib.ops.tanh(inputs @ self.w + states[0])
+                self.add_loss(0.1 * lib.ops.sum(h ** 2))
+                return h, [h]
+
+        layer = lib.layers.RNN(PenaltyCell(3, name="c"), unroll=lib is keras)
+        model = lib.Sequential([lib.Input((5, 4)), layer, lib.layers.Dense(1)])
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        return model
+
+    ours, theirs = make(jkeras), make(keras)
+    ours.set_weights(theirs.get_weights())
+    x, y, mask = rand(3, 5, 4), rand(3, 1), make_mask(3, 5)
+    rnn, their_rnn = ours.layers[0], theirs.layers[0]
+    rnn(x, mask=mask)
+    their_rnn(x, mask=mask)
+    assert len(their_rnn.losses) == 5 and len(rnn.losses) == 1
+    np.testing.assert_allclose(rnn.losses[0], sum(map(np.asarray, their_rnn.losses)), **TOL)
+    # and in training: the penalty is part of the loss, and of the gradient
+    for _ in range(2):
+        np.testing.assert_allclose(ours.train_on_batch(x, y), theirs.train_on_batch(x, y),
+                                   **TOL)
+    assert_trees_close(ours.get_weights(), theirs.get_weights())
+
+
 @pytest.mark.parametrize("name,shape,kwargs", [
     ("ConvLSTM1D", (2, 3, 2, 7), {"data_format": "channels_first", "dilation_rate": 2,
                                   "padding": "same", "return_sequences": True,

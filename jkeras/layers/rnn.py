@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import symbolic
+from .. import variables as variables_lib
 from .base import InputSpec, Layer, fraction
 from .regularization import dropout, require_rng
 
@@ -75,7 +76,10 @@ def build_cell(cell, rng, input_shape):
         return cell.build(rng, input_shape)
     if not cell.built:
         step = symbolic.KerasTensor(tuple(input_shape)).spec()
-        states = jax.eval_shape(lambda: initial_states(cell, step.shape[0], cell.dtype))
+        # Made for one example, then given the step's batch size (symbolic under an Input).
+        states = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct((step.shape[0], *s.shape[1:]), s.dtype),
+            jax.eval_shape(lambda: initial_states(cell, 1, cell.dtype)))
         cell._build([step, states])
     return cell.init(rng)
 
@@ -501,7 +505,10 @@ class RNN(Layer):
 
         def step(carry, inputs):
             x_t, mask_t, t = inputs  # t: the time index, for a generic cell's key
-            out, new, cell_state = advance(carry, x_t, t)
+            # What a cell adds with add_loss leaves the scan as one sum per step.
+            with variables_lib.collecting_losses() as losses:
+                out, new, cell_state = advance(carry, x_t, t)
+            added = sum(jnp.sum(v, dtype=jnp.float32) for v in losses) if losses else None
             if mask_t is not None:  # masked steps keep the states; Keras' output rule
                 keep = lambda a: mask_t.reshape(mask_t.shape + (1,) * (a.ndim - 1))
                 new = jax.tree_util.tree_map(lambda n, c: jnp.where(keep(n), n, c), new,
@@ -511,15 +518,18 @@ class RNN(Layer):
                     held = carry[2]
                 out = jnp.where(keep(out), out, held)
             carry = (new, cell_state) if fused else (new, cell_state, out)
-            return carry, (out if self.return_sequences else None)
+            return carry, (out if self.return_sequences else None, added)
 
         carry = (states, cell_state)
         if not fused:  # the last output, which a cell's first state need not be
-            out_spec = jax.eval_shape(lambda c, x_t: advance(c, x_t, 0)[0], carry, xs[0])
+            with variables_lib.collecting_losses():  # only shapes here: dropped
+                out_spec = jax.eval_shape(lambda c, x_t: advance(c, x_t, 0)[0], carry, xs[0])
             carry += (jnp.zeros(out_spec.shape, out_spec.dtype),)
         steps = None if fused else jnp.arange(xs.shape[0])
-        carry, outs = jax.lax.scan(step, carry, (xs, steps_mask, steps),
-                                   reverse=self.go_backwards, unroll=self.unroll)
+        carry, (outs, added) = jax.lax.scan(step, carry, (xs, steps_mask, steps),
+                                            reverse=self.go_backwards, unroll=self.unroll)
+        if added is not None:  # every step's, masked or not: the cell ran on each (Keras)
+            variables_lib.add_loss(jnp.sum(added))
         states, cell_state = carry[0], carry[1]
         if self.return_sequences:
             # Keras returns a backward layer's outputs in the order it produced them.
