@@ -236,9 +236,12 @@ def test_profile_traces_the_asked_batches_only(extras):
 
 
 def test_bad_profile_and_embedding_arguments(extras, tmp_path):
-    for bad in (-1, True, 1.5, (3, 2), (0, 2), (1, 2, 3), "2"):
+    for bad in (-1, True, 1.5, (3, 2), (0, 2), (1, 2, 3), "3,2", "1,2,3", "a", "-1", ""):
         with pytest.raises(ValueError, match="profile_batch"):
             TensorBoard(tmp_path, profile_batch=bad)
+    # Keras' legacy string form: the same batches as the int or the pair
+    for text, batches in (("2", (2, 2)), ("0", None), ("3,4", (3, 4)), (" 3, 4", (3, 4))):
+        assert TensorBoard(tmp_path, profile_batch=text).profile_batch == batches
     with pytest.raises(ValueError, match="embeddings_freq"):
         TensorBoard(tmp_path, embeddings_freq=-1)
     with pytest.raises(TypeError, match="embeddings_metadata"):

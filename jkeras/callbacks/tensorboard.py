@@ -29,13 +29,18 @@ def _is_count(value, least):
 
 def _profile_range(profile_batch):
     """``profile_batch`` as the ``(start, stop)`` batches to trace, or ``None``."""
+    if isinstance(profile_batch, str):  # Keras' legacy "start,stop" (or "start")
+        parts = [p.strip() for p in profile_batch.split(",")]
+        if 1 <= len(parts) <= 2 and all(p.isdigit() for p in parts):
+            profile_batch = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
     if _is_count(profile_batch, 0):
         return (int(profile_batch),) * 2 if profile_batch else None
     if isinstance(profile_batch, (tuple, list)) and len(profile_batch) == 2 and all(
             _is_count(b, 1) for b in profile_batch) and profile_batch[0] <= profile_batch[1]:
         return tuple(int(b) for b in profile_batch)
     raise ValueError(f"TensorBoard: profile_batch must be an integer >= 0 (0: no profiling) or "
-                     f"a pair (start, stop) of batches with 1 <= start <= stop, got "
+                     f"a pair (start, stop) of batches with 1 <= start <= stop (or either as "
+                     f"a string, \"start,stop\"), got "
                      f"{profile_batch!r}.")
 
 
