@@ -40,7 +40,11 @@ def weight_changes():
 
 
 def note_weight_change():
-    """Counts a change :func:`weight_changes` cannot see (a sublayer added in place)."""
+    """Counts a change :func:`weight_changes` cannot see (a sublayer added in place).
+
+    >>> before = weight_changes(); note_weight_change(); weight_changes() - before
+    1
+    """
     global _changes
     _changes += 1
 
