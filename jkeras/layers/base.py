@@ -147,6 +147,37 @@ def _is_tracer(x):
     return isinstance(x, jax.core.Tracer)
 
 
+def _takes_rng(build):
+    names = list(inspect.signature(build).parameters)
+    return names[1:2] == ["rng"]
+
+
+def _is_shape(value):
+    """A Keras input shape (``(None, 4)``) or a list of them, never a PRNG key."""
+    if isinstance(value, (tuple, list)):
+        return all(v is None or isinstance(v, numbers.Integral) for v in value) or all(
+            _is_shape(v) for v in value)
+    return False
+
+
+def _keras_build_form(build):
+    """A pure ``build(rng, *shapes)`` that also takes Keras' ``layer.build(input_shape)``:
+    a shape where the key goes builds the layer object itself (once), as in Keras."""
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and _is_shape(args[0]):
+            if not self.built:
+                specs = jax.tree_util.tree_map(
+                    symbolic.KerasTensor, args[0],
+                    is_leaf=lambda s: isinstance(s, (tuple, list)) and not any(
+                        isinstance(v, (tuple, list)) for v in s))
+                with frame_lib.active(None):
+                    self._build((specs,))
+            return None
+        return build(self, *args, **kwargs)
+    return wrapper
+
+
 class Layer(StatelessAPI):
     """The base of every layer.
 
@@ -187,6 +218,8 @@ class Layer(StatelessAPI):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         configurable.record_init(cls)  # for get_config: the arguments each layer was made with
+        if "build" in cls.__dict__ and _takes_rng(cls.__dict__["build"]):
+            cls.build = _keras_build_form(cls.__dict__["build"])
         if not getattr(cls, "_keras_base", False):
             from . import keras_style
             if keras_style.is_keras_style(cls):
@@ -302,7 +335,15 @@ class Layer(StatelessAPI):
 
     # -- the pure functions subclasses write -------------------------------------------------
     def build(self, rng, *input_shapes):
-        """Returns ``(params, state)`` for inputs of these shapes; a pure function."""
+        """Returns ``(params, state)`` for inputs of these shapes; a pure function.
+
+        Called as in Keras, ``layer.build(input_shape)``, it builds the layer itself.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> [w.shape for w in layer.weights]
+        [(4, 3), (3,)]
+        """
         return {}, {}
 
     def call(self, params, state, *inputs, training=False, rng=None):
@@ -704,6 +745,9 @@ class Layer(StatelessAPI):
     def output(self):
         """The symbolic output of the layer's first call on ``KerasTensor``s."""
         return symbolic.first_node(self, "output").outputs
+
+
+Layer.build = _keras_build_form(Layer.build)
 
 
 def _policy(layer, dtype):
