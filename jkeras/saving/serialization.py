@@ -51,6 +51,20 @@ def register_keras_serializable(package="Custom", name=None):
     return register
 
 
+def get_custom_objects():
+    """The registry itself, ``{"package>name": class or function}`` (Keras' global dict:
+    changing it changes what loads).
+
+    >>> import jkeras
+    >>> @register_keras_serializable(package="doc")
+    ... def twice(x):
+    ...     return 2 * x
+    >>> get_custom_objects()["doc>twice"] is twice
+    True
+    """
+    return _REGISTERED
+
+
 def get_registered_name(obj):
     """The name ``obj`` is saved under: ``"package>name"`` if registered, else its own.
 
