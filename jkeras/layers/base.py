@@ -160,6 +160,13 @@ def _is_shape(value):
     return False
 
 
+def _as_shape(value):
+    """A shape read from JSON (lists) as tuples: ``[None, 4]`` -> ``(None, 4)``."""
+    if all(v is None or isinstance(v, numbers.Integral) for v in value):
+        return tuple(value)
+    return [_as_shape(v) for v in value]
+
+
 def _keras_build_form(build):
     """A pure ``build(rng, *shapes)`` that also takes Keras' ``layer.build(input_shape)``:
     a shape where the key goes builds the layer object itself (once), as in Keras."""
@@ -259,9 +266,9 @@ class Layer(StatelessAPI):
         ``dtype``, then the layer's own, with initializers, regularizers, constraints,
         activations and wrapped layers as Keras' dicts or names.
 
-        It is the arguments the layer was created with (defaults filled in), so a
-        subclass needs its own ``get_config`` only for state its constructor does not
-        take; it then extends ``super().get_config()``.
+        It is the arguments the layer was created with (defaults filled in). As in Keras,
+        for a class with a ``get_config`` of its own, ``super().get_config()`` is the
+        name, ``trainable`` and dtype only, which that method extends.
 
         >>> import jkeras
         >>> config = jkeras.layers.Dense(2, activation="relu", name="d").get_config()
@@ -274,6 +281,8 @@ class Layer(StatelessAPI):
         # trainable only when off: Keras' spatial dropouts refuse the argument altogether.
         config = {"name": self.name, **({} if self.trainable else {"trainable": False}),
                   "dtype": serialization.dtype_policy(self.dtype_policy)}
+        if not type(self).get_config.__module__.startswith("jkeras."):
+            return config  # a get_config of your own adds its arguments itself (Keras' rule)
         for key, value in args.items():
             if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (
                     value is None or (key not in own and key != "seed"))) or (
@@ -301,6 +310,61 @@ class Layer(StatelessAPI):
         """
         from ..saving import serialization
         return cls(**serialization.constructor_args(cls, config))
+
+    def get_build_config(self):
+        """What rebuilds the layer's weights before a file's values are loaded into them
+        (Keras' ``build_config``): ``{"input_shape": ...}`` once built on one input, else
+        ``None``.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> layer.get_build_config()
+        {'input_shape': [None, 4]}
+        """
+        if not self.built or len(self.input_shapes or ()) != 1:
+            return None
+        as_list = lambda s: [as_list(v) for v in s] if isinstance(s, (tuple, list)) else s
+        return {"input_shape": as_list(self.input_shapes[0])}
+
+    def build_from_config(self, config):
+        """Builds the layer from :meth:`get_build_config`'s dict, as ``load_model`` does
+        for a layer that overrides this method (or a Keras-style one not built yet).
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build_from_config({"input_shape": [None, 4]})
+        >>> layer.built
+        True
+        """
+        if config and config.get("input_shape") is not None:
+            self.build(_as_shape(config["input_shape"]))
+
+    def save_own_variables(self, store):
+        """Puts the layer's weights into ``store`` (a dict), ``"0"``, ``"1"``, ... in
+        ``weights`` order: what ``save`` writes into the layer's ``vars`` group. Override
+        it, with :meth:`load_own_variables`, to save other arrays as well.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> store = {}; layer.save_own_variables(store); sorted(store)
+        ['0', '1']
+        """
+        for i, weight in enumerate(self.weights):
+            store[str(i)] = weight.value
+
+    def load_own_variables(self, store):
+        """Sets the layer's weights from what :meth:`save_own_variables` stored; a
+        mismatch changes nothing.
+
+        >>> import jkeras
+        >>> a, b = jkeras.layers.Dense(3), jkeras.layers.Dense(3)
+        >>> a.build((None, 4)); b.build((None, 4))
+        >>> store = {}; a.save_own_variables(store); b.load_own_variables(store)
+        """
+        keys = [str(i) for i in range(len(self.weights))]
+        if sorted(store.keys()) != sorted(keys):
+            raise ValueError(f"{self!r}.load_own_variables: expected the arrays {keys}, got "
+                             f"{sorted(store.keys())}. Nothing was changed.")
+        self.set_weights([store[key] for key in keys])
 
     # -- dtypes (jkeras.mixed_precision) ----------------------------------------------------
     @property
