@@ -65,10 +65,11 @@ def _children(model, config):
     """``(h5 key, layer or None)`` for the entries of a model's config, in Keras' order."""
     used, out = {}, []
     entries = config.get("layers")
-    if entries is None:  # a subclassed model: Keras walks its layers in attribute order
-        entries = [{"class_name": type(layer).__name__, "name": layer.name,
-                    "config": layer.get_config() if hasattr(layer, "_unique_layers") else {}}
-                   for layer in model.layers]
+    if entries is None:  # a subclassed model: Keras 3 files its layers by attribute
+        attributes = {id(v): k for k, v in vars(model).items() if not k.startswith("_")}
+        return [(attributes.get(id(layer), layer.name), layer,
+                 {"config": layer.get_config() if hasattr(layer, "_unique_layers") else {}})
+                for layer in model.layers]
     layers = iter(model.layers)
     for entry in entries:
         class_name = entry.get("class_name", "")
@@ -113,8 +114,9 @@ def _slots(model, config, prefix="", param_prefix=""):
     models, in Keras' order."""
     from ..models.model import Model
     slots = []
+    nested = "layers/" if "layers" in config else ""  # a subclassed model's: attributes
     for key, layer, entry in _children(model, config):
-        where = f"{prefix}layers/{key}"
+        where = f"{prefix}{nested}{key}"
         if layer is None:
             slots.append(_Slot(f"{where}/vars", None, [], None, param_prefix))
         elif isinstance(layer, Model):

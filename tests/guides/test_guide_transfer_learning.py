@@ -191,7 +191,7 @@ def test_typical_workflow_matches_keras(keras):
             model.set_weights(weights + head)   # the same head as jkeras' to start from
         frozen = param_counts(model)
         compile_model(k, model)
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         trained = model.get_weights()
 
         # Fine-tuning: unfreeze, recompile with a very low learning rate, train end-to-end.
