@@ -167,6 +167,15 @@ def _as_shape(value):
     return [_as_shape(v) for v in value]
 
 
+def _own_config_over_base(cls):
+    """Whether ``cls`` has a ``get_config`` of its own right over jkeras' generic ``Layer``
+    or ``Model`` (not over a built-in layer, whose arguments its config keeps)."""
+    if cls.get_config.__module__.startswith("jkeras."):
+        return False
+    nearest = next(c for c in cls.__mro__ if c.__module__.startswith("jkeras."))
+    return nearest.__name__ in ("Layer", "KerasLayer", "Model")
+
+
 def _keras_build_form(build):
     """A pure ``build(rng, *shapes)`` that also takes Keras' ``layer.build(input_shape)``:
     a shape where the key goes builds the layer object itself (once), as in Keras."""
@@ -174,10 +183,8 @@ def _keras_build_form(build):
     def wrapper(self, *args, **kwargs):
         if len(args) == 1 and not kwargs and _is_shape(args[0]):
             if not self.built:
-                specs = jax.tree_util.tree_map(
-                    symbolic.KerasTensor, args[0],
-                    is_leaf=lambda s: isinstance(s, (tuple, list)) and not any(
-                        isinstance(v, (tuple, list)) for v in s))
+                specs = jax.tree_util.tree_map(symbolic.KerasTensor, _as_shape(args[0]),
+                                               is_leaf=lambda s: isinstance(s, tuple))
                 with frame_lib.active(None):
                     self._build((specs,))
             return None
@@ -281,7 +288,7 @@ class Layer(StatelessAPI):
         # trainable only when off: Keras' spatial dropouts refuse the argument altogether.
         config = {"name": self.name, **({} if self.trainable else {"trainable": False}),
                   "dtype": serialization.dtype_policy(self.dtype_policy)}
-        if not type(self).get_config.__module__.startswith("jkeras."):
+        if _own_config_over_base(type(self)):
             return config  # a get_config of your own adds its arguments itself (Keras' rule)
         for key, value in args.items():
             if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (

@@ -13,7 +13,11 @@ cats vs. dogs.
 
 Checked against Keras 3 running the same model from the same weights on the same batches
 (``shuffle=False``): the weights after the frozen round and after fine-tuning, and the
-counts of trainable and non-trainable weights and parameters, frozen and unfrozen; against
+counts of trainable and non-trainable weights and parameters, frozen and unfrozen. Keras 3
+lets ``fit``'s ``training=True`` override the ``training=False`` the guide passes to the base
+model (keras-team/keras#20285), so its fine-tuning would update the BatchNormalization
+statistics the guide says stay put; the Keras reference holds that layer in inference mode
+with a subclass, which is what the guide describes and jkeras does. Checked against
 the guide's own claims: frozen weights unchanged bit for bit, BatchNormalization's moving
 statistics unchanged while frozen and, after unfreezing, while the base runs in inference
 mode (its gamma and beta do train then). The custom-loop section is run in JAX's form
