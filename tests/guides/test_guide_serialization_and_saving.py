@@ -161,7 +161,8 @@ def test_registered_custom_objects(tmp_path):
     predicted = reconstructed_model.predict(test_input, verbose=0)
     # By hand: Dense(0.5 x) squared, with the trained model's weights.
     kernel, bias = model.layers[-1].get_weights()
-    np.testing.assert_allclose(predicted, (0.5 * test_input @ kernel + bias) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(predicted, (0.5 * test_input @ kernel + bias) ** 2, rtol=1e-5,
+                               atol=1e-6)
 
 
 class UnregisteredLayer(jkeras.layers.Layer):
@@ -607,7 +608,7 @@ def test_save_own_variables_and_load_own_variables(tmp_path):
     kernel, bias = model.layers[0].get_weights()   # by hand
     np.testing.assert_allclose(
         restored_model.predict(ref_input, verbose=0),
-        (ref_input @ kernel + bias) * model.layers[0].stored_variables, rtol=1e-5)
+        (ref_input @ kernel + bias) * model.layers[0].stored_variables, rtol=1e-5, atol=1e-6)
 
 
 @jkeras.saving.register_keras_serializable(package="my_custom_package")
