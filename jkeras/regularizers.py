@@ -48,24 +48,50 @@ class L1L2:
         return cls(**config)
 
 
-def L1(l1=0.01):
+class L1(L1L2):
     """``l1 * sum(|w|)`` (Keras' default factor 0.01).
 
     >>> import jax.numpy as jnp
     >>> float(L1(0.1)(jnp.array([1.0, -2.0])))
     0.30000001192092896
     """
-    return L1L2(l1=l1)
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        """``{"l1": ...}``, Keras' ``L1`` config.
+
+        >>> L1(0.5).get_config()
+        {'l1': 0.5}
+        """
+        return {"l1": self.l1}
+
+    def __repr__(self):
+        return f"L1(l1={self.l1})"
 
 
-def L2(l2=0.01):
+class L2(L1L2):
     """``l2 * sum(w**2)`` (Keras' default factor 0.01).
 
     >>> import jax.numpy as jnp
     >>> float(L2(0.1)(jnp.array([1.0, -2.0])))
     0.5
     """
-    return L1L2(l2=l2)
+
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        """``{"l2": ...}``, Keras' ``L2`` config.
+
+        >>> L2(0.5).get_config()
+        {'l2': 0.5}
+        """
+        return {"l2": self.l2}
+
+    def __repr__(self):
+        return f"L2(l2={self.l2})"
 
 
 l1, l2 = L1, L2
@@ -89,6 +115,6 @@ def get(identifier):
     """A regularizer by name (``"l2"``: factor 0.01), a callable as is, ``None`` as is.
 
     >>> get("l2")
-    L1L2(l1=0.0, l2=0.01)
+    L2(l2=0.01)
     """
     return lookup.resolve(identifier, ALL, "regularizer")

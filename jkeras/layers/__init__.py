@@ -57,4 +57,30 @@ __all__ = [
     "SpatialDropout2D", "SpatialDropout3D", "Subtract", "TimeDistributed", "UnitNormalization",
     "UpSampling1D", "UpSampling2D", "Weight", "Wrapper", "ZeroPadding1D", "ZeroPadding2D",
     "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract",
+    "deserialize", "serialize",
 ]
+
+
+def serialize(layer):
+    """``layer`` as Keras 3's ``{"module", "class_name", "config", "registered_name"}``.
+
+    >>> serialize(Dense(2, name="d"))["class_name"]
+    'Dense'
+    """
+    from ..saving import serialization
+    return serialization.serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """The layer :func:`serialize` (or Keras 3) wrote; only jkeras' classes, registered
+    ones and ``custom_objects`` are built.
+
+    >>> deserialize(serialize(Dense(2, name="d"))).units
+    2
+    """
+    from ..saving import serialization
+    layer = serialization.deserialize_keras_object(config, custom_objects)
+    if not isinstance(layer, Layer):
+        raise TypeError(f"jkeras.layers.deserialize: the config describes a "
+                        f"{type(layer).__name__}, not a layer.")
+    return layer

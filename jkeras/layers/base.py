@@ -147,6 +147,51 @@ def _is_tracer(x):
     return isinstance(x, jax.core.Tracer)
 
 
+def _takes_rng(build):
+    names = list(inspect.signature(build).parameters)
+    return names[1:2] == ["rng"]
+
+
+def _is_shape(value):
+    """A Keras input shape (``(None, 4)``) or a list of them, never a PRNG key."""
+    if isinstance(value, (tuple, list)):
+        return all(v is None or isinstance(v, numbers.Integral) for v in value) or all(
+            _is_shape(v) for v in value)
+    return False
+
+
+def _as_shape(value):
+    """A shape read from JSON (lists) as tuples: ``[None, 4]`` -> ``(None, 4)``."""
+    if all(v is None or isinstance(v, numbers.Integral) for v in value):
+        return tuple(value)
+    return [_as_shape(v) for v in value]
+
+
+def _own_config_over_base(cls):
+    """Whether ``cls`` has a ``get_config`` of its own right over jkeras' generic ``Layer``
+    or ``Model`` (not over a built-in layer, whose arguments its config keeps)."""
+    if cls.get_config.__module__.startswith("jkeras."):
+        return False
+    nearest = next(c for c in cls.__mro__ if c.__module__.startswith("jkeras."))
+    return nearest.__name__ in ("Layer", "KerasLayer", "Model")
+
+
+def _keras_build_form(build):
+    """A pure ``build(rng, *shapes)`` that also takes Keras' ``layer.build(input_shape)``:
+    a shape where the key goes builds the layer object itself (once), as in Keras."""
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and _is_shape(args[0]):
+            if not self.built:
+                specs = jax.tree_util.tree_map(symbolic.KerasTensor, _as_shape(args[0]),
+                                               is_leaf=lambda s: isinstance(s, tuple))
+                with frame_lib.active(None):
+                    self._build((specs,))
+            return None
+        return build(self, *args, **kwargs)
+    return wrapper
+
+
 class Layer(StatelessAPI):
     """The base of every layer.
 
@@ -187,6 +232,8 @@ class Layer(StatelessAPI):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         configurable.record_init(cls)  # for get_config: the arguments each layer was made with
+        if "build" in cls.__dict__ and _takes_rng(cls.__dict__["build"]):
+            cls.build = _keras_build_form(cls.__dict__["build"])
         if not getattr(cls, "_keras_base", False):
             from . import keras_style
             if keras_style.is_keras_style(cls):
@@ -226,9 +273,9 @@ class Layer(StatelessAPI):
         ``dtype``, then the layer's own, with initializers, regularizers, constraints,
         activations and wrapped layers as Keras' dicts or names.
 
-        It is the arguments the layer was created with (defaults filled in), so a
-        subclass needs its own ``get_config`` only for state its constructor does not
-        take; it then extends ``super().get_config()``.
+        It is the arguments the layer was created with (defaults filled in). As in Keras,
+        for a class with a ``get_config`` of its own, ``super().get_config()`` is the
+        name, ``trainable`` and dtype only, which that method extends.
 
         >>> import jkeras
         >>> config = jkeras.layers.Dense(2, activation="relu", name="d").get_config()
@@ -241,6 +288,8 @@ class Layer(StatelessAPI):
         # trainable only when off: Keras' spatial dropouts refuse the argument altogether.
         config = {"name": self.name, **({} if self.trainable else {"trainable": False}),
                   "dtype": serialization.dtype_policy(self.dtype_policy)}
+        if _own_config_over_base(type(self)):
+            return config  # a get_config of your own adds its arguments itself (Keras' rule)
         for key, value in args.items():
             if key in ("name", "trainable", "dtype") or (key in _BASE_ONLY and (
                     value is None or (key not in own and key != "seed"))) or (
@@ -268,6 +317,61 @@ class Layer(StatelessAPI):
         """
         from ..saving import serialization
         return cls(**serialization.constructor_args(cls, config))
+
+    def get_build_config(self):
+        """What rebuilds the layer's weights before a file's values are loaded into them
+        (Keras' ``build_config``): ``{"input_shape": ...}`` once built on one input, else
+        ``None``.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> layer.get_build_config()
+        {'input_shape': [None, 4]}
+        """
+        if not self.built or len(self.input_shapes or ()) != 1:
+            return None
+        as_list = lambda s: [as_list(v) for v in s] if isinstance(s, (tuple, list)) else s
+        return {"input_shape": as_list(self.input_shapes[0])}
+
+    def build_from_config(self, config):
+        """Builds the layer from :meth:`get_build_config`'s dict, as ``load_model`` does
+        for a layer that overrides this method (or a Keras-style one not built yet).
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build_from_config({"input_shape": [None, 4]})
+        >>> layer.built
+        True
+        """
+        if config and config.get("input_shape") is not None:
+            self.build(_as_shape(config["input_shape"]))
+
+    def save_own_variables(self, store):
+        """Puts the layer's weights into ``store`` (a dict), ``"0"``, ``"1"``, ... in
+        ``weights`` order: what ``save`` writes into the layer's ``vars`` group. Override
+        it, with :meth:`load_own_variables`, to save other arrays as well.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> store = {}; layer.save_own_variables(store); sorted(store)
+        ['0', '1']
+        """
+        for i, weight in enumerate(self.weights):
+            store[str(i)] = weight.value
+
+    def load_own_variables(self, store):
+        """Sets the layer's weights from what :meth:`save_own_variables` stored; a
+        mismatch changes nothing.
+
+        >>> import jkeras
+        >>> a, b = jkeras.layers.Dense(3), jkeras.layers.Dense(3)
+        >>> a.build((None, 4)); b.build((None, 4))
+        >>> store = {}; a.save_own_variables(store); b.load_own_variables(store)
+        """
+        keys = [str(i) for i in range(len(self.weights))]
+        if sorted(store.keys()) != sorted(keys):
+            raise ValueError(f"{self!r}.load_own_variables: expected the arrays {keys}, got "
+                             f"{sorted(store.keys())}. Nothing was changed.")
+        self.set_weights([store[key] for key in keys])
 
     # -- dtypes (jkeras.mixed_precision) ----------------------------------------------------
     @property
@@ -302,7 +406,15 @@ class Layer(StatelessAPI):
 
     # -- the pure functions subclasses write -------------------------------------------------
     def build(self, rng, *input_shapes):
-        """Returns ``(params, state)`` for inputs of these shapes; a pure function."""
+        """Returns ``(params, state)`` for inputs of these shapes; a pure function.
+
+        Called as in Keras, ``layer.build(input_shape)``, it builds the layer itself.
+
+        >>> import jkeras
+        >>> layer = jkeras.layers.Dense(3); layer.build((None, 4))
+        >>> [w.shape for w in layer.weights]
+        [(4, 3), (3,)]
+        """
         return {}, {}
 
     def call(self, params, state, *inputs, training=False, rng=None):
@@ -704,6 +816,9 @@ class Layer(StatelessAPI):
     def output(self):
         """The symbolic output of the layer's first call on ``KerasTensor``s."""
         return symbolic.first_node(self, "output").outputs
+
+
+Layer.build = _keras_build_form(Layer.build)
 
 
 def _policy(layer, dtype):

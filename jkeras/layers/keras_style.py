@@ -44,7 +44,7 @@ from .. import state as state_lib
 from .. import symbolic
 from .. import training as training_lib
 from .. import variables as variables_lib
-from .base import Layer, note_weight_change
+from .base import Layer, _as_shape, _is_shape, note_weight_change
 
 
 def _positional_names(fn):
@@ -84,6 +84,7 @@ def adopt(cls):
             "jkeras.layers.Layer instead and use the built-in layer as a sublayer "
             "(self.dense = Dense(...) in __init__).")
     cls.__bases__ = tuple(KerasLayer if base is Layer else base for base in cls.__bases__)
+    _wrap_build(cls)
 
 
 def _wrap_build(cls):
@@ -96,6 +97,15 @@ def _wrap_build(cls):
     def build(self, *input_shapes, **kwargs):
         if self._in_build:
             return user_build(self, *input_shapes, **kwargs)
+        if kwargs or not all(_is_shape(s) for s in input_shapes):
+            # A build of the subclass's own signature (``build(input_shape, layer_init)``,
+            # Keras' customizing-saving guide): the first argument is the input's shape,
+            # the others are passed on as given.
+            bound = inspect.signature(user_build).bind(self, *input_shapes, **kwargs)
+            bound.arguments.pop("self", None)
+            first, *rest = bound.arguments
+            self._build_arguments = {name: bound.arguments[name] for name in rest}
+            input_shapes = (bound.arguments[first],)
         self._build_from_shapes(input_shapes)
 
     build._keras_wrapped = True
@@ -350,6 +360,7 @@ class KerasLayer(Layer):
 
     # -- building ----------------------------------------------------------------------------
     def _build_from_shapes(self, input_shapes):
+        input_shapes = [_as_shape(s) for s in input_shapes]  # JSON's lists too
         inputs = [jax.tree_util.tree_map(lambda s: symbolic.KerasTensor(s).spec(), shape,
                                          is_leaf=lambda s: isinstance(s, tuple))
                   for shape in input_shapes]
@@ -374,7 +385,11 @@ class KerasLayer(Layer):
                 self._in_build = True
                 try:
                     takes = _positional_names(type(self).build)
-                    self.build(*(shapes[:1] if len(takes) == 1 else shapes))
+                    extra = self.__dict__.pop("_build_arguments", None)
+                    if extra is not None:
+                        self.build(shapes[0], **extra)
+                    else:
+                        self.build(*(shapes[:1] if len(takes) == 1 else shapes))
                 finally:
                     self._in_build = False
             # One abstract pass of call(): every sublayer builds from the shapes it sees,

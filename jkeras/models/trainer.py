@@ -69,6 +69,38 @@ class Trainer(Fitting, Inference, Steps):
         self.stop_training = False
         self._forget_compiled_functions()
 
+    def get_compile_config(self):
+        """``compile``'s arguments in Keras' form (its ``compile_config``, which
+        ``save`` writes), or ``None`` when not compiled or compiled with an optax
+        transformation (which has no config).
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.get_compile_config()["optimizer"]["class_name"]
+        'SGD'
+        """
+        from ..saving import keras_file
+        return keras_file.compile_config(self)
+
+    def compile_from_config(self, config):
+        """Compiles from :meth:`get_compile_config`'s dict, as ``load_model`` does;
+        override both for a ``compile`` of your own.
+
+        >>> import jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> other = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> other.compile_from_config(model.get_compile_config())
+        >>> type(other.optimizer).__name__
+        'SGD'
+        """
+        from ..saving import serialization
+        c = serialization.deserialize_value(config, f"{self!r}.compile_from_config")
+        self.compile(optimizer=c["optimizer"], loss=c["loss"], metrics=c.get("metrics"),
+                     loss_weights=c.get("loss_weights"),
+                     steps_per_execution=c.get("steps_per_execution") or 1)
+
     def _forget_compiled_functions(self):
         for key in [k for k in self._jit_cache if isinstance(k, tuple) and k[:1] == ("trainer",)]:
             del self._jit_cache[key]

@@ -64,7 +64,12 @@ def _inner_group(layer, rest):
 def _children(model, config):
     """``(h5 key, layer or None)`` for the entries of a model's config, in Keras' order."""
     used, out = {}, []
-    entries = config.get("layers", [])
+    entries = config.get("layers")
+    if entries is None:  # a subclassed model: Keras 3 files its layers by attribute
+        attributes = {id(v): k for k, v in vars(model).items() if not k.startswith("_")}
+        return [(attributes.get(id(layer), layer.name), layer,
+                 {"config": layer.get_config() if hasattr(layer, "_unique_layers") else {}})
+                for layer in model.layers]
     layers = iter(model.layers)
     for entry in entries:
         class_name = entry.get("class_name", "")
@@ -109,8 +114,9 @@ def _slots(model, config, prefix="", param_prefix=""):
     models, in Keras' order."""
     from ..models.model import Model
     slots = []
+    nested = "layers/" if "layers" in config else ""  # a subclassed model's: attributes
     for key, layer, entry in _children(model, config):
-        where = f"{prefix}layers/{key}"
+        where = f"{prefix}{nested}{key}"
         if layer is None:
             slots.append(_Slot(f"{where}/vars", None, [], None, param_prefix))
         elif isinstance(layer, Model):
@@ -176,7 +182,14 @@ def optimizer_state_from(model, config, arrays):
 
 # -- saving ---------------------------------------------------------------------------------
 
-def _compile_config(model):
+def compile_config(model):
+    """``model.compile``'s arguments as Keras' ``compile_config``, or ``None`` (not
+    compiled, or compiled with an optax transformation, which has no config).
+
+    >>> import jkeras
+    >>> compile_config(jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])) is None
+    True
+    """
     compiled = getattr(model, "_compiled", None)
     if compiled is None or not compiled.is_jkeras_optimizer:
         return None
@@ -191,9 +204,9 @@ def _compile_config(model):
 def model_config(model):
     """``serialize_keras_object(model)`` plus Keras' ``compile_config``."""
     config = serialize_keras_object(model)
-    compile_config = _compile_config(model)
-    if compile_config is not None:
-        config["compile_config"] = compile_config
+    compiled = model.get_compile_config()
+    if compiled is not None:
+        config["compile_config"] = serialize_keras_object(compiled)
     return config
 
 
@@ -203,19 +216,52 @@ def write_weights(model, config, writer):
     h5 = writer.file
     h5.create_group("vars").attrs["name"] = model.name
     slots = _slots(model, config)
-    values = iter(jax.device_get([w.value for slot in slots for w in slot.weights()]))
+    values = iter(jax.device_get([w.value for slot in slots if not _hooked(slot.layer, "save")
+                                  for w in slot.weights()]))
     for slot in slots:
         g = h5.require_group(slot.group)
         if slot.name is not None:
             g.attrs["name"] = slot.name
+        if _hooked(slot.layer, "save"):
+            store = {}
+            slot.layer.save_own_variables(store)
+            for key, value in store.items():
+                writer.add(g, str(key), np.asarray(value))
+            continue
         for i, _ in enumerate(slot.weights()):
             writer.add(g, str(i), next(values))
+
+
+def _hooked(layer, which):
+    """Whether ``layer`` overrides ``save_own_variables``/``load_own_variables``."""
+    from ..layers.base import Layer
+    name = f"{which}_own_variables"
+    return layer is not None and getattr(type(layer), name) is not getattr(Layer, name)
+
+
+def _read_store(h5, group, where):
+    """A hooked layer's ``vars`` group as ``{name: array}``, numbers only."""
+    h5py = _h5py()
+    node = h5.get(group)
+    if node is None:
+        return {}
+    if not isinstance(node, h5py.Group):
+        raise ValueError(f"{where}: {group!r} is not a group. Nothing was changed.")
+    store = {}
+    for key, dataset in node.items():
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: {group}/{key} is not an array of numbers. Nothing "
+                             "was changed.")
+        store[key] = np.asarray(dataset[()])
+    return store
 
 
 def _write_model(model, config, writer, include_optimizer):
     model._require_built("save")
     write_weights(model, config["config"], writer)
-    if include_optimizer and "compile_config" in config:
+    compiled = getattr(model, "_compiled", None)
+    if include_optimizer and "compile_config" in config and compiled is not None and \
+            compiled.is_jkeras_optimizer:
         ts = jax.device_get(model.get_train_state())
         g = writer.file.create_group("optimizer/vars")
         g.attrs["name"] = model.optimizer.name
@@ -283,14 +329,23 @@ def _read_group(h5, group, expected, where):
 def apply_weights(model, config, h5, where):
     """Reads and checks every array, then sets them all at once: a failure changes
     nothing."""
-    per_layer = {}
+    per_layer, hooked = {}, []
     for slot in _slots(model, config):
+        if _hooked(slot.layer, "load"):
+            hooked.append((slot.layer, _read_store(h5, slot.group, where)))
+            continue
         expected = [(w.shape, w.dtype, w.path) for w in slot.weights()]
         arrays = _read_group(h5, slot.group, expected, where)
         values = per_layer.setdefault(id(slot.layer), {})
         values.update(zip(slot.indices, arrays))
+    # A layer's own load_own_variables sets what it saved; then all others at once.
+    for layer, store in hooked:
+        layer.load_own_variables(store)
     ordered = []
     for layer in _leaf_layers(model):
+        if any(layer is h for h, _ in hooked):
+            ordered += [w.value for w in layer.weights]
+            continue
         values = per_layer.get(id(layer), {})
         ordered += [values[i] for i in range(len(layer.weights))]
     model.set_weights(ordered)
@@ -314,10 +369,7 @@ def _deserialize_model(config, custom_objects, safe_mode, what):
 
 def _compile_from(model, compile_config, custom_objects, safe_mode, what):
     with custom_object_scope(custom_objects), _safe_mode(safe_mode):
-        c = deserialize_value(compile_config, what)
-    model.compile(optimizer=c["optimizer"], loss=c["loss"], metrics=c.get("metrics"),
-                  loss_weights=c.get("loss_weights"),
-                  steps_per_execution=c.get("steps_per_execution") or 1)
+        model.compile_from_config(compile_config)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

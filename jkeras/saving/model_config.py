@@ -194,6 +194,22 @@ def _pick(structure, tensors, what):
     return [_pick(v, tensors, what) for v in structure]
 
 
+def _named(layer, name, what):
+    """The layer under its entry's name: a custom ``get_config`` without ``"name"`` (as in
+    Keras' guides) rebuilds it under a fresh automatic one, while the model's calls and
+    weight files refer to it by the entry's."""
+    if not hasattr(layer, "path") or layer.name == name:
+        return layer
+    if layer.built:
+        raise ValueError(f"{what}: the layer {name!r} came back built as {layer.name!r}; "
+                         "add 'name' to its get_config().")
+    scope, _, _ = layer.path.rpartition("/")
+    layer.path = f"{scope}/{name}" if scope else name
+    for variable in getattr(layer, "_own", {}).values():  # weights made in __init__
+        variable.path = f"{layer.path}/{variable.path.rsplit('/', 1)[1]}"
+    return layer
+
+
 def functional_from_config(cls, config):
     """``Functional.from_config``: makes the layers, replays their calls in dependency
     order, and builds the model from the resulting tensors."""
@@ -206,7 +222,7 @@ def functional_from_config(cls, config):
             continue
         layer_config = {k: entry[k] for k in ("module", "class_name", "config",
                                               "registered_name") if k in entry}
-        layers[name] = deserialize_value(layer_config, what)
+        layers[name] = _named(deserialize_value(layer_config, what), name, what)
         pending += [(name, i, node) for i, node in enumerate(entry.get("inbound_nodes", []))]
     done = set()
     while pending:

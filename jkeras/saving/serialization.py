@@ -51,6 +51,20 @@ def register_keras_serializable(package="Custom", name=None):
     return register
 
 
+def get_custom_objects():
+    """The registry itself, ``{"package>name": class or function}`` (Keras' global dict:
+    changing it changes what loads).
+
+    >>> import jkeras
+    >>> @register_keras_serializable(package="doc")
+    ... def twice(x):
+    ...     return 2 * x
+    >>> get_custom_objects()["doc>twice"] is twice
+    True
+    """
+    return _REGISTERED
+
+
 def get_registered_name(obj):
     """The name ``obj`` is saved under: ``"package>name"`` if registered, else its own.
 
@@ -211,8 +225,12 @@ def serialize_keras_object(obj):
     else:  # Keras' form for an unregistered class: loading it needs custom_objects
         module, registered_name = cls.__module__, cls.__name__
     config = obj.get_config()
-    return {"module": module, "class_name": cls.__name__,
-            "config": serialize_keras_object(config), "registered_name": registered_name}
+    out = {"module": module, "class_name": cls.__name__,
+           "config": serialize_keras_object(config), "registered_name": registered_name}
+    build_config = obj.get_build_config() if hasattr(obj, "get_build_config") else None
+    if build_config is not None:
+        out["build_config"] = serialize_keras_object(build_config)
+    return out
 
 
 # -- deserialize ----------------------------------------------------------------------------
@@ -332,9 +350,26 @@ def deserialize_value(value, what="config"):
     if not inspect.isclass(obj):
         return obj  # a function (registered, custom or jkeras' own by name)
     config = value["config"]
-    if hasattr(obj, "from_config"):
-        return obj.from_config(config)
-    return obj(**config)
+    made = obj.from_config(config) if hasattr(obj, "from_config") else obj(**config)
+    build_config = value.get("build_config")
+    if build_config and _builds_from_config(made):
+        made.build_from_config(deserialize_value(build_config, what))
+    return made
+
+
+def _builds_from_config(obj):
+    """Whether a rebuilt layer builds from its ``build_config``, as Keras does for every
+    layer: only a layer whose own build needs it (one overriding ``build_from_config``, a
+    Keras-style layer or subclassed model, which nothing else builds); jkeras' layers are
+    built by the model that calls them."""
+    from ..layers.base import Layer
+    from ..layers.keras_style import KerasLayer
+    from ..models.functional import Functional
+    from ..models.sequential import Sequential
+    if not isinstance(obj, Layer) or obj.built or isinstance(obj, (Functional, Sequential)):
+        return False
+    return (type(obj).build_from_config is not Layer.build_from_config
+            or isinstance(obj, KerasLayer))
 
 
 def constructor_args(cls, config):
