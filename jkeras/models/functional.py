@@ -114,7 +114,11 @@ class Functional(Model):
         return super().apply(params, state, *inputs, **kwargs)
 
     def _arrange(self, x):
-        """A dict keyed by ``Input`` names, put in the structure of ``inputs`` (Keras')."""
+        """A dict keyed by ``Input`` names, or one array for a one-``Input`` list, put in
+        the structure of ``inputs`` (Keras')."""
+        if isinstance(self.inputs, (list, tuple)) and len(self.inputs) == 1 and \
+                not isinstance(x, (list, tuple, dict)):
+            return type(self.inputs)([x])
         if not isinstance(x, dict) or isinstance(self.inputs, dict):
             return x
         tensors, treedef = jax.tree_util.tree_flatten(self.inputs)
