@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import configurable
 from .. import frame as frame_lib
+from .. import masks
 from .. import mixed_precision
 from .. import naming, placement
 from .. import random as random_lib
@@ -650,6 +651,11 @@ class Layer(StatelessAPI):
 
     def _eager_call(self, args, kwargs, training):
         kwargs = {k: _keyword_value(v) for k, v in kwargs.items()}
+        mask = kwargs.get("mask")
+        if mask is None:  # Keras: the mask the input carries, for a call that takes one
+            mask = masks.attached(args[0])
+            if mask is not None and self.accepts_mask:
+                kwargs["mask"] = mask
         static = tuple(sorted((k, v) for k, v in kwargs.items() if not _holds_arrays(v)))
         dynamic = {k: v for k, v in kwargs.items() if _holds_arrays(v)}
         run = self._jit_cache.get((training, static))
@@ -664,6 +670,7 @@ class Layer(StatelessAPI):
         out, new_state, self._eager_losses = run(self.params, self.state, args, dynamic, rng)
         if (training or self.stateful) and jax.tree_util.tree_leaves(new_state):
             self.state = new_state
+        masks.attach(out, self.compute_mask(args[0], mask))
         return out
 
     def _symbolic_call(self, args, kwargs, training):
@@ -679,9 +686,15 @@ class Layer(StatelessAPI):
         specs = [leaves[i].spec() for i in where]
         if not self.built:
             self._build(with_values(specs)[0])
+        # The mask the inputs carry, as a model will pass it (the node does not keep it).
+        mask = masks.attached(args[0]) if self.accepts_mask and kwargs.get("mask") is None \
+            else None
+        mask = {} if mask is None else {"mask": jax.tree_util.tree_map(
+            lambda m: m.spec() if isinstance(m, symbolic.KerasTensor) else m, mask)}
         out = jax.eval_shape(
-            lambda values: self.apply(self.params, self.state, *with_values(values)[0],
-                                      training=False, **with_values(values)[1])[0], specs)
+            lambda values, mask: self.apply(self.params, self.state, *with_values(values)[0],
+                                            training=False, **with_values(values)[1],
+                                            **mask)[0], specs, mask)
         node = symbolic.Node(self, args, kwargs, training)
         self.output_shape = jax.tree_util.tree_map(symbolic.shape_of, out)
         node.outputs = jax.tree_util.tree_map(
