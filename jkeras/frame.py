@@ -37,10 +37,12 @@ def current():
 
 @contextlib.contextmanager
 def active(frame):
-    """Makes ``frame`` (or ``None``: layers use their own weights) the current one."""
+    """Makes ``frame`` (or ``None``: layers use their own weights) the current one, with
+    a table for the masks of the traced values its layers return (:mod:`jkeras.masks`)."""
     _stack.append(frame)
     try:
-        yield frame
+        with masks.scope():
+            yield frame
     finally:
         _stack.pop()
 
@@ -77,7 +79,6 @@ class Frame:
         self.params, self.state = params, state
         self.training, self.rng = training, rng
         self._draws = 0
-        self._masks = {}  # id(output) -> (output, its mask): Keras' masks on traced values
 
     def next_key(self):
         """A fresh key from ``rng``: for a layer called, or a draw of the caller's own."""
@@ -92,20 +93,10 @@ class Frame:
                 "assign it to an attribute of the model (or pass it in its layer list) "
                 "so that its weights are part of the model's params.")
         rng = self.next_key() if self.rng is not None and layer.uses_rng else None
-        mask = kwargs.get("mask")
-        if mask is None:  # as on arrays: the mask a layer called here gave its output
-            mask = jax.tree_util.tree_map(lambda t: self._masks.get(id(t), (t, None))[1],
-                                          args[0])
-            mask = mask if jax.tree_util.tree_leaves(mask) else None
-            if mask is not None and layer.accepts_mask:
-                kwargs = {**kwargs, "mask": mask}
         old = _subtree(self.state, path)
         out, new = layer.apply(_subtree(self.params, path), old, *args,
                                training=training_lib.resolve(training, self.training),
                                rng=rng, **kwargs)
         if new is not old and (new or old):
             self.state = state_lib.set_path(self.state, path, new)
-        for t, m in masks.pairs(out, layer.compute_mask(args[0], mask)):
-            if m is not None:
-                self._masks[id(t)] = (t, m)  # the output kept alive: its id stays its own
         return out

@@ -3,12 +3,39 @@
 A layer called on arrays sets ``outputs._keras_mask`` to what its ``compute_mask`` makes
 of its input's mask, and the next layer called on those outputs gets it as ``mask=``
 when its ``call`` takes one. ``KerasTensor``s have the attribute too (their layer's
-``compute_mask``, worked out on shapes). Tracers take no attributes: in a model's or
-Keras-style layer's pure call its frame keeps the masks of the values its layers return
-(:class:`jkeras.frame.Frame`), so a subclassed model passes them on as Keras does; in a
-function of your own under ``jax.jit``, pass ``mask=`` yourself.
+``compute_mask``, worked out on shapes). Tracers take no attributes: while a model or a
+Keras-style layer runs its layers (a frame, :func:`jkeras.frame.active`), a table keeps
+the masks of the traced values they return, so a subclassed model passes masks on as
+Keras does. In a function of your own under ``jax.jit``, pass ``mask=`` yourself.
 """
+import contextlib
+
 import jax
+
+_tables = []  # one per open scope: id(value) -> (value, its mask)
+
+
+@contextlib.contextmanager
+def scope():
+    """A table for the masks of traced values, for the calls made inside.
+
+    >>> with scope():
+    ...     pass
+    """
+    _tables.append({})
+    try:
+        yield
+    finally:
+        _tables.pop()
+
+
+def _mask_of(t):
+    mask = getattr(t, "_keras_mask", None)
+    for table in reversed(_tables):  # a nested layer's inputs are its caller's values
+        if mask is not None:
+            break
+        mask = table.get(id(t), (t, None))[1]
+    return mask
 
 
 def attached(x):
@@ -19,7 +46,7 @@ def attached(x):
     >>> attached(y).tolist()
     [[True, False]]
     """
-    mask = jax.tree_util.tree_map(lambda t: getattr(t, "_keras_mask", None), x)
+    mask = jax.tree_util.tree_map(_mask_of, x)
     return mask if jax.tree_util.tree_leaves(mask) else None
 
 
@@ -37,7 +64,8 @@ def pairs(outputs, mask):
 
 
 def attach(outputs, mask):
-    """Sets ``_keras_mask`` on each output that takes attributes (not on tracers).
+    """Sets ``_keras_mask`` on each output; a traced one's goes in the current scope's
+    table (the output is kept with it, so its id stays its own).
 
     >>> import jax.numpy as jnp
     >>> y = jnp.ones((1, 2, 3)); attach(y, jnp.array([[True, False]]))
@@ -45,8 +73,10 @@ def attach(outputs, mask):
     [[True, False]]
     """
     for out, m in pairs(outputs, mask):
-        if m is not None:
-            try:
-                out._keras_mask = m
-            except AttributeError:  # a tracer, or an array type without attributes
-                pass
+        if m is None:
+            continue
+        try:
+            out._keras_mask = m
+        except AttributeError:  # a tracer, or an array type without attributes
+            if _tables:
+                _tables[-1][id(out)] = (out, m)

@@ -624,17 +624,24 @@ class Layer(StatelessAPI):
                             f"as its first argument, got {'None' if args else 'nothing'}.")
         if symbolic.is_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs, training)
+        mask = kwargs.get("mask")
+        if mask is None:  # Keras: the mask the input carries, for a call that takes one
+            mask = masks.attached(args[0])
+            if mask is not None and self.accepts_mask:
+                kwargs = {**kwargs, "mask": mask}
         frame = frame_lib.current()
         if frame is not None:
-            return frame.call(self, args, kwargs, training)
-        args = jax.tree_util.tree_map(lambda x: _as_input(self, x), args)
-        if not self.built:
-            self._build(args)
-        training = training_lib.resolve(training)
-        leaves = jax.tree_util.tree_leaves((args, kwargs))
-        if any(_is_tracer(x) for x in leaves):
-            return self._traced_call(args, kwargs, training)
-        return self._eager_call(args, kwargs, training)
+            out = frame.call(self, args, kwargs, training)
+        else:
+            args = jax.tree_util.tree_map(lambda x: _as_input(self, x), args)
+            if not self.built:
+                self._build(args)
+            training = training_lib.resolve(training)
+            leaves = jax.tree_util.tree_leaves((args, kwargs))
+            traced = any(_is_tracer(x) for x in leaves)
+            out = (self._traced_call if traced else self._eager_call)(args, kwargs, training)
+        masks.attach(out, self.compute_mask(args[0], mask))
+        return out
 
     def _traced_call(self, args, kwargs, training):
         changes_state = (training or self.stateful) and jax.tree_util.tree_leaves(self.state)
@@ -651,11 +658,6 @@ class Layer(StatelessAPI):
 
     def _eager_call(self, args, kwargs, training):
         kwargs = {k: _keyword_value(v) for k, v in kwargs.items()}
-        mask = kwargs.get("mask")
-        if mask is None:  # Keras: the mask the input carries, for a call that takes one
-            mask = masks.attached(args[0])
-            if mask is not None and self.accepts_mask:
-                kwargs["mask"] = mask
         static = tuple(sorted((k, v) for k, v in kwargs.items() if not _holds_arrays(v)))
         dynamic = {k: v for k, v in kwargs.items() if _holds_arrays(v)}
         run = self._jit_cache.get((training, static))
@@ -670,7 +672,6 @@ class Layer(StatelessAPI):
         out, new_state, self._eager_losses = run(self.params, self.state, args, dynamic, rng)
         if (training or self.stateful) and jax.tree_util.tree_leaves(new_state):
             self.state = new_state
-        masks.attach(out, self.compute_mask(args[0], mask))
         return out
 
     def _symbolic_call(self, args, kwargs, training):

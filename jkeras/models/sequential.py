@@ -145,8 +145,6 @@ class Sequential(Model):
             return model_config.sequential_from_config(cls, config)
 
     def call(self, x, training=None):
-        mask = None
-        for layer in self._layers:
-            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
-            x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
+        for layer in self._layers:  # each gets the mask the one before gave (jkeras.masks)
+            x = layer(x)
         return x

@@ -1,16 +1,19 @@
 """Keras 3 guide "The Sequential model" (keras.io/guides/sequential_model), run on jkeras.
 
 The guide's code with ``keras`` replaced by ``jkeras`` (``tf.ones`` by ``jkeras.ops.ones``).
-Checked: each model's output against NumPy on its own weights, ``layers`` and
-``weights`` before and after building, ``add``/``pop``, the output shapes and totals of
-every ``summary()`` the guide prints against the same models in Keras 3, feature
-extraction from ``layer.output`` / ``get_layer(name=...).output``, and both transfer
-learning blueprints (the frozen weights stay put through ``fit``, the others move).
+Checked: each model's output against NumPy on its own weights; ``layers`` and
+``weights`` before and after building; ``add``/``pop`` (``pop`` returns the layer and a
+model built on a known shape is built again, as in Keras 3); the output shapes and
+totals of every ``summary()`` the guide prints, against the same models in Keras 3 or
+by hand (the conv stack: the guide's (40, 40, 32), then 4x4 maps, and the totals
+Keras 3 prints); feature extraction from ``layer.output`` and
+``get_layer(name=...).output`` (values against the model and its layers); both transfer
+learning blueprints (frozen weights stay put through ``fit``, the others move).
 
-Left as the guide leaves them (commented out): ``model.weights`` and ``model.summary()`` on
-a model not built yet. ``weights`` is ``[]`` there in jkeras and Keras 3 alike (checked);
-jkeras' ``summary()`` refuses with an error naming the cause, as the guide says, where
-Keras 3 prints a table of unbuilt layers.
+Left as the guide leaves them (commented out): ``model.weights`` and ``model.summary()``
+on a model not built yet. ``weights`` is ``[]`` there in jkeras and Keras 3 alike
+(checked); jkeras' ``summary()`` refuses with an error naming the cause, as the guide
+says, where Keras 3 prints a table of unbuilt layers.
 
 Changed because they cannot run as written: the transfer-learning blueprints are prose
 code with ``...`` arguments; they run here on synthetic data, with ``Input(shape=(784,))``
@@ -30,7 +33,7 @@ RNG = np.random.default_rng(0)
 
 
 def summary_of(model):
-    """``{layer name: output shape}`` and the "Total params" figure of ``model.summary()``."""
+    """The "Total params" figure of ``model.summary()``."""
     out = io.StringIO()
     model.summary(print_fn=lambda line, **kwargs: out.write(line + "\n"))
     text = out.getvalue()
