@@ -136,3 +136,30 @@ def test_relu_arguments_match_keras(keras, kwargs):
     x = _x(4, 6)
     np.testing.assert_allclose(jkeras.activations.relu(x, **kwargs),
                                np.asarray(keras.activations.relu(x, **kwargs)), rtol=1e-6)
+
+
+def test_layers_and_weights_in_keras_order(keras):
+    """A functional model lists its layers (and so its weights) as Keras 3 does: by depth
+    from the inputs, ties in the order a walk from the outputs meets them."""
+    def encoder_decoder(lib):  # the decoder's first argument is the deeper branch's
+        L = lib.layers
+        enc_in, dec_in = lib.Input((3,), name="enc_in"), lib.Input((3,), name="dec_in")
+        state = L.Dense(2, name="enc")(L.Dense(2, name="e1")(enc_in))
+        seq = L.Add(name="dec")([L.Dense(2, name="e2")(dec_in), state])
+        return lib.Model([enc_in, dec_in], L.Dense(4, name="out")(seq))
+
+    def branches(lib):
+        L = lib.layers
+        a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
+        shared = L.Dense(3, name="shared")
+        left = L.Dense(3, name="l2")(L.Dense(3, name="l1")(shared(a)))
+        merged = L.Concatenate(name="cat")([left, shared(b), L.Dense(2, name="r")(b)])
+        return lib.Model([a, b], [L.Dense(1, name="y1")(merged), L.Dense(2, name="y2")(left)])
+
+    for make in (encoder_decoder, branches):
+        ours, theirs = make(jkeras), make(keras)
+        want = [layer.name for layer in theirs.layers
+                if type(layer).__name__ != "InputLayer"]
+        assert [layer.name for layer in ours.layers] == want
+        assert [w.shape for w in ours.get_weights()] == \
+            [tuple(w.shape) for w in theirs.get_weights()]

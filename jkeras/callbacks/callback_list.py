@@ -57,13 +57,15 @@ class CallbackList:
         """Whether any callback does something in this batch hook."""
         return bool(self._batch[hook])
 
+    # As in Keras, a hook always gets a dict of logs (empty at a begin), never None.
     def _call(self, hook, *args):
+        *args, logs = args
         for cb in self.callbacks:
-            getattr(cb, hook)(*args)
+            getattr(cb, hook)(*args, {} if logs is None else logs)
 
     def _call_batch(self, hook, batch, logs):
         for cb in self._batch[hook]:
-            getattr(cb, hook)(batch, logs)
+            getattr(cb, hook)(batch, {} if logs is None else logs)
 
     def on_train_begin(self, logs=None):
         self._call("on_train_begin", logs)

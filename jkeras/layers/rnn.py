@@ -1,8 +1,9 @@
 """Generic recurrence: ``RNN(cell)``, the cell protocol and ``StackedRNNCells``.
 
-A cell is Keras 3's: it has ``state_size`` (an int, or a list with one int per state
-array), optionally ``output_size`` and ``get_initial_state(batch_size)``, and computes one
-step. Written in jkeras' pure form, a cell is a :class:`~jkeras.layers.Layer` whose
+A cell is Keras 3's: it has ``state_size`` (an int, or a list with one size per state
+array: an int, or a tuple for a state of several axes, tf.keras' ``TensorShape``),
+optionally ``output_size`` and ``get_initial_state(batch_size)``, and computes one step.
+Written in jkeras' pure form, a cell is a :class:`~jkeras.layers.Layer` whose
 ``build(rng, input_shape)`` gets the shape of one step's input (batch, features) and whose
 
     call(params, state, inputs, states, *, training=False, rng=None)
@@ -39,6 +40,15 @@ def _fits(shape, want):
         a is None or b is None or a == b for a, b in zip(shape, want))
 
 
+def _is_shape(x):
+    return isinstance(x, tuple) and all(d is None or isinstance(d, int) for d in x)
+
+
+def _shape_leaves(shapes):
+    """The shapes in a nest of them (a tuple of ints is one shape, not a nest)."""
+    return jax.tree_util.tree_leaves(shapes, is_leaf=_is_shape)
+
+
 def _as_list(states):
     """Keras' convention: the states of a cell are a list, even when there is one."""
     return list(states) if isinstance(states, (list, tuple)) else [states]
@@ -55,7 +65,9 @@ def initial_states(cell, batch_size, dtype):
     get = getattr(cell, "get_initial_state", None)
     if get is not None:
         return _as_list(get(batch_size))
-    return [jnp.zeros((batch_size, size), dtype) for size in _as_list(cell.state_size)]
+    # A size is an int, or the shape of a state of several axes (tf.keras' TensorShape).
+    return [jnp.zeros((batch_size, *(size if isinstance(size, (list, tuple)) else (size,))),
+                      dtype) for size in _as_list(cell.state_size)]
 
 
 def _keras_style(cell):
@@ -75,10 +87,12 @@ def build_cell(cell, rng, input_shape):
     if not _keras_style(cell):
         return cell.build(rng, input_shape)
     if not cell.built:
-        step = symbolic.KerasTensor(tuple(input_shape)).spec()
+        step = jax.tree_util.tree_map(lambda shape: symbolic.KerasTensor(shape).spec(),
+                                      input_shape, is_leaf=_is_shape)
+        batch = _shape_leaves(input_shape)[0][0]
         # Made for one example, then given the step's batch size (symbolic under an Input).
         states = jax.tree_util.tree_map(
-            lambda s: jax.ShapeDtypeStruct((step.shape[0], *s.shape[1:]), s.dtype),
+            lambda s: jax.ShapeDtypeStruct((batch, *s.shape[1:]), s.dtype),
             jax.eval_shape(lambda: initial_states(cell, 1, cell.dtype)))
         cell._build([step, states])
     return cell.init(rng)
@@ -308,7 +322,10 @@ class RNN(Layer):
 
     ``cell`` is a cell (see the module's docstring) or a list of cells (stacked). Call
     arguments: ``rnn(x, initial_state=None, mask=None, training=None)``, ``x`` of shape
-    (batch, timesteps, ...); ``initial_state`` is the list of the cell's states; ``mask``
+    (batch, timesteps, ...), or a nest of such arrays (a tuple, say: tf.keras' nested
+    inputs, which Keras 3 dropped) that a cell written for it gets a step of at a time,
+    and whose outputs may be nested too; ``initial_state`` is the list of the cell's
+    states; ``mask``
     a boolean (batch, timesteps) array: masked steps keep the previous states, and output
     the previous output (Keras' rule: its first state) or zeros with
     ``zero_output_for_mask=True``.
@@ -395,17 +412,27 @@ class RNN(Layer):
             jax.eval_shape(lambda: initial_states(self.cell, 1, self.dtype))))
 
     # -- weights ---------------------------------------------------------------------------
+    def _check_inputs(self, shapes):
+        if shapes and not _is_shape(shapes[0]):
+            return  # nested sequences: build checks each
+        super()._check_inputs(shapes)
+
     def build(self, rng, input_shape, *initial_state_shapes):
-        if len(input_shape) < 3 or None in input_shape[2:]:
-            raise ValueError(f"{self!r} expects inputs of rank >= 3 (batch, timesteps, "
-                             f"features...) with known features, got shape {input_shape}")
-        step_shape = (input_shape[0], *input_shape[2:])
+        for shape in _shape_leaves(input_shape):
+            if len(shape) < 3 or None in shape[2:]:
+                raise ValueError(f"{self!r} expects inputs of rank >= 3 (batch, timesteps, "
+                                 f"features...) with known features, got shape {shape}")
+        # Nested sequences (a tuple of arrays, say) reach the cell as a nest of steps.
+        step_shape = jax.tree_util.tree_map(lambda shape: (shape[0], *shape[2:]), input_shape,
+                                            is_leaf=_is_shape)
         self.input_spec = InputSpec(ndim=len(input_shape), axes={
-            i: size for i, size in enumerate(input_shape) if i >= 2})
+            i: size for i, size in enumerate(input_shape) if i >= 2}) if _is_shape(
+                input_shape) else None
         cell_params, cell_state = build_cell(self.cell, rng, step_shape)
         params = self._with_cell_tree({}, cell_params)
         state = self._with_cell_tree({}, cell_state)
         if self.stateful:
+            input_shape = _shape_leaves(input_shape)[0]
             if input_shape[0] is None:
                 raise ValueError(
                     f"{self!r} is stateful, so it needs a fixed batch size, got input shape "
@@ -437,6 +464,23 @@ class RNN(Layer):
             [n.astype(o.dtype) for n, o in zip(new, old)])}
 
     reset_state = reset_states
+
+    @property
+    def states(self):
+        """Keras' ``layer.states``: a stateful layer's states now, a list of arrays (one per
+        state of its cell), e.g. another layer's ``initial_state``; ``None`` when the layer
+        is not stateful (or not built yet), as in Keras.
+
+        >>> import jax.numpy as jnp
+        >>> from jkeras.layers import LSTM
+        >>> lstm = LSTM(4, stateful=True)
+        >>> _ = lstm(jnp.ones((2, 3, 5)))
+        >>> [s.shape for s in lstm.states], LSTM(4).states
+        ([(2, 4), (2, 4)], None)
+        """
+        if not self.stateful or not self.built:
+            return None
+        return _unpack(self._state[CARRY])
 
     # -- calling ---------------------------------------------------------------------------
     def _check_states(self, states, like, what):
@@ -475,13 +519,14 @@ class RNN(Layer):
 
     def call(self, params, state, x, initial_state=None, *, mask=None, training=False,
              rng=None):
-        x = x.astype(self.compute_dtype)
-        states = self._initial(state, x, initial_state)
+        x = jax.tree_util.tree_map(lambda a: a.astype(self.compute_dtype), x)
+        first = jax.tree_util.tree_leaves(x)[0]  # of nested sequences, for the sizes
+        states = self._initial(state, first, initial_state)
         cell_params, cell_state = self._cell_tree(params), self._cell_tree(state)
-        time_major = jnp.swapaxes(x, 0, 1)
+        time_major = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), x)
         steps_mask = None
         if mask is not None:
-            steps_mask = jnp.swapaxes(self._check_mask(mask, x), 0, 1)
+            steps_mask = jnp.swapaxes(self._check_mask(mask, first), 0, 1)
         fused = getattr(self.cell, "fused", False)
         if fused:
             xs, consts = self.cell.prepare(cell_params, time_major, states, training, rng)
@@ -513,19 +558,21 @@ class RNN(Layer):
                 keep = lambda a: mask_t.reshape(mask_t.shape + (1,) * (a.ndim - 1))
                 new = jax.tree_util.tree_map(lambda n, c: jnp.where(keep(n), n, c), new,
                                              carry[0])
-                held = jnp.zeros_like(out) if self.zero_output_for_mask else _held(carry[0])
-                if held.shape != out.shape:  # Keras fails here; the previous output is kept
+                held = (jax.tree_util.tree_map(jnp.zeros_like, out)
+                        if self.zero_output_for_mask else _held(carry[0]))
+                if _shapes(held) != _shapes(out):  # Keras fails; the previous output is kept
                     held = carry[2]
-                out = jnp.where(keep(out), out, held)
+                out = jax.tree_util.tree_map(lambda o, h: jnp.where(keep(o), o, h), out, held)
             carry = (new, cell_state) if fused else (new, cell_state, out)
             return carry, (out if self.return_sequences else None, added)
 
         carry = (states, cell_state)
         if not fused:  # the last output, which a cell's first state need not be
             with variables_lib.collecting_losses():  # only shapes here: dropped
-                out_spec = jax.eval_shape(lambda c, x_t: advance(c, x_t, 0)[0], carry, xs[0])
-            carry += (jnp.zeros(out_spec.shape, out_spec.dtype),)
-        steps = None if fused else jnp.arange(xs.shape[0])
+                out_spec = jax.eval_shape(lambda c, x_t: advance(c, x_t, 0)[0], carry,
+                                          jax.tree_util.tree_map(lambda a: a[0], xs))
+            carry += (jax.tree_util.tree_map(lambda o: jnp.zeros(o.shape, o.dtype), out_spec),)
+        steps = None if fused else jnp.arange(first.shape[1])
         carry, (outs, added) = jax.lax.scan(step, carry, (xs, steps_mask, steps),
                                             reverse=self.go_backwards, unroll=self.unroll)
         if added is not None:  # every step's, masked or not: the cell ran on each (Keras)
@@ -533,7 +580,8 @@ class RNN(Layer):
         states, cell_state = carry[0], carry[1]
         if self.return_sequences:
             # Keras returns a backward layer's outputs in the order it produced them.
-            output = jnp.swapaxes(outs[::-1] if self.go_backwards else outs, 0, 1)
+            output = jax.tree_util.tree_map(
+                lambda o: jnp.swapaxes(o[::-1] if self.go_backwards else o, 0, 1), outs)
         elif not fused:
             output = carry[2]
         else:
@@ -552,6 +600,10 @@ class RNN(Layer):
     def compute_mask(self, inputs, mask=None):
         """The input's mask for a returned sequence; nothing for a last output."""
         return mask if self.return_sequences else None
+
+
+def _shapes(tree):
+    return jax.tree_util.tree_structure(tree), [a.shape for a in jax.tree_util.tree_leaves(tree)]
 
 
 def _held(states):

@@ -35,6 +35,57 @@ def _topological_nodes(owner, outputs, inputs):
     return order
 
 
+def _producer(model, tensor):
+    """The node that made ``tensor`` inside ``model``, or the tensor itself for an input."""
+    inputs = {id(t) for t in jax.tree_util.tree_leaves(model.inputs)}
+    return tensor if id(tensor) in inputs or tensor.node is None else tensor.node
+
+
+def keras_order(model):
+    """The model's operations (input tensors and layers) in the order Keras 3 lists a
+    functional model's layers: by depth from the inputs, ties by first visit from the
+    outputs. ``model.layers`` (and so ``get_weights``) and Keras' weight files follow it.
+
+    >>> import jkeras
+    >>> from jkeras import layers
+    >>> a, b = jkeras.Input((3,)), jkeras.Input((3,))
+    >>> deep = layers.Dense(2, name="deep")(layers.Dense(2, name="first")(a))
+    >>> out = layers.Add(name="add")([deep, layers.Dense(2, name="shallow")(b)])
+    >>> [layer.name for layer in jkeras.Model([a, b], out).layers]
+    ['first', 'deep', 'shallow', 'add']
+    """
+    index, post, done = {}, [], set()
+
+    def parents(node):
+        leaves = jax.tree_util.tree_leaves((node.args, node.kwargs))
+        return [_producer(model, t) for t in leaves if isinstance(t, symbolic.KerasTensor)]
+
+    def op(item):
+        return item if isinstance(item, symbolic.KerasTensor) else item.layer
+
+    def visit(item):  # Keras' _build_map: pre-order indices, post-order nodes
+        if id(item) in done:
+            return
+        index.setdefault(id(op(item)), (len(index), op(item)))
+        if isinstance(item, symbolic.Node):
+            for parent in parents(item):
+                visit(parent)
+        done.add(id(item))
+        post.append(item)
+
+    for t in jax.tree_util.tree_leaves(model.outputs):
+        visit(_producer(model, t))
+    node_depth, op_depth = {}, {}
+    for item in reversed(post):
+        depth = max(node_depth.setdefault(id(item), 0), op_depth.get(id(op(item)), 0))
+        op_depth[id(op(item))] = node_depth[id(item)] = depth
+        if isinstance(item, symbolic.Node):
+            for parent in parents(item):
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    ops = sorted(index.values(), key=lambda v: (-op_depth[id(v[1])], v[0]))
+    return [o for _, o in ops]
+
+
 def _is_shape(x):
     return isinstance(x, tuple) and all(d is None or isinstance(d, int) for d in x)
 
@@ -65,8 +116,9 @@ class Functional(Model):
                                 f"jkeras.Input and layers called on them), got {type(t).__name__}")
         self.inputs, self.outputs = inputs, outputs
         self._nodes = _topological_nodes(self, out_leaves, in_leaves)
-        for node in self._nodes:
-            self._track(node.layer)
+        for item in keras_order(self):  # the nodes run in _nodes' order
+            if not isinstance(item, symbolic.KerasTensor):
+                self._track(item)
         self.input_shapes = (jax.tree_util.tree_map(lambda t: t.shape, inputs),)
         self.output_shape = jax.tree_util.tree_map(lambda t: t.shape, outputs)
         self.built = True

@@ -126,19 +126,21 @@ class Model(Trainer, KerasLayer):
     def summary(self, print_fn=print):
         """Prints each layer's path, type, output shape and parameter count, then totals.
 
+        A layer not built yet shows ``?`` and ``0 (unbuilt)``, as in Keras.
+
         >>> import jkeras
         >>> m = jkeras.Sequential([jkeras.layers.Dense(4)]); m.build((None, 3))
         >>> m.summary()  # doctest: +ELLIPSIS
         Model: "sequential..."
         ...
         """
-        self._require_built("summary")
         rows = [("Layer (type)", "Output Shape", "Param #")]
         for layer in self._layers:
             shape = layer.output_shape
             count = sum(int(w.value.size) for w in layer._weight_list(layer.path))
             rows.append((f"{layer.path} ({type(layer).__name__})",
-                         "?" if shape is None else str(shape), f"{count:,}"))
+                         "?" if shape is None else str(shape),
+                         f"{count:,}" if layer.built else "0 (unbuilt)"))
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
         line = "-" * sum(widths)
         weights = self.weights

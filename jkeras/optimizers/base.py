@@ -103,7 +103,7 @@ class Optimizer(StatelessOptimizer):
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None):
         owner = type(self).__name__
-        self.learning_rate = check_learning_rate(learning_rate, owner)
+        self._learning_rate = check_learning_rate(learning_rate, owner)
         if weight_decay is not None and (not isinstance(weight_decay, numbers.Real)
                                          or weight_decay < 0):
             raise ValueError(f"{owner}: `weight_decay` must be a float >= 0 or None; "
@@ -136,6 +136,42 @@ class Optimizer(StatelessOptimizer):
         """
         model = self._model() if getattr(self, "_model", None) is not None else None
         return np.int64(0) if model is None else model._iterations()
+
+    def _state_holder(self):
+        """The model this optimizer was last compiled into, once it holds its state."""
+        model = self._model() if getattr(self, "_model", None) is not None else None
+        if model is None or model.optimizer is not self:
+            return None
+        return model if model._live is not None or model._extras is not None else None
+
+    @property
+    def learning_rate(self):
+        """Keras' ``optimizer.learning_rate``: the rate the next step of the model this
+        optimizer was last compiled into uses (a float, read from the model's optimizer
+        state), or the one it was created with (a float or a schedule) before there is a
+        state. Setting a float sets the model's, as ``model.set_learning_rate`` does (no
+        recompilation), and the rate a new state starts from.
+
+        >>> import numpy as np, jkeras
+        >>> model = jkeras.Sequential([jkeras.layers.Dense(1, input_dim=2)])
+        >>> model.compile(jkeras.optimizers.SGD(0.1), "mse")
+        >>> _ = model.train_on_batch(np.ones((4, 2)), np.ones((4, 1)))
+        >>> model.optimizer.learning_rate = 0.5
+        >>> model.optimizer.learning_rate, model.get_learning_rate()
+        (0.5, 0.5)
+        """
+        model = self._state_holder()
+        if model is None or _is_schedule(self._learning_rate):
+            return self._learning_rate
+        return model.get_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        value = check_learning_rate(value, type(self).__name__)
+        model = self._state_holder()
+        if model is not None:
+            model.set_learning_rate(value)
+        self._learning_rate = value
 
     # -- what a subclass provides -------------------------------------------------------
 
@@ -173,8 +209,8 @@ class Optimizer(StatelessOptimizer):
         ['iterations', 'learning_rate', 'momentums', 'velocities']
         """
         state = {"iterations": jnp.zeros((), jnp.int32)}
-        if not _is_schedule(self.learning_rate):
-            state["learning_rate"] = _learning_rate_array(self.learning_rate)
+        if not _is_schedule(self._learning_rate):
+            state["learning_rate"] = _learning_rate_array(self._learning_rate)
         for name in self.slot_names:
             state[name] = jax.tree_util.tree_map(lambda p, n=name: self._init_slot(n, p), params)
         state.update(self._init_scalars())
@@ -284,8 +320,8 @@ class Optimizer(StatelessOptimizer):
         >>> round(float(opt.get_learning_rate(state)), 6)
         0.025
         """
-        if _is_schedule(self.learning_rate):
-            return jnp.asarray(self.learning_rate(opt_state["iterations"]), jnp.float32)
+        if _is_schedule(self._learning_rate):
+            return jnp.asarray(self._learning_rate(opt_state["iterations"]), jnp.float32)
         return opt_state["learning_rate"]
 
     def set_learning_rate(self, opt_state, learning_rate):
@@ -302,7 +338,7 @@ class Optimizer(StatelessOptimizer):
         >>> float(opt.get_learning_rate(state))
         9.999999747378752e-05
         """
-        if _is_schedule(self.learning_rate):
+        if _is_schedule(self._learning_rate):
             raise TypeError(
                 f"{type(self).__name__} was created with a learning-rate schedule, so its "
                 "learning rate is not settable. Create it with a float `learning_rate` "

@@ -125,54 +125,13 @@ def _structure(tree, history):
     return [_structure(v, history) for v in tree]
 
 
-def _producer(model, tensor):
-    """The node that made ``tensor`` inside ``model``, or the tensor itself for an input."""
-    inputs = {id(t) for t in jax.tree_util.tree_leaves(model.inputs)}
-    return tensor if id(tensor) in inputs or tensor.node is None else tensor.node
-
-
-def keras_order(model):
-    """The model's operations (input tensors and layers) in the order Keras 3 lists a
-    functional model's layers: by depth from the inputs, ties by first visit from the
-    outputs. Keras names weight-file groups by this order, so it is the file's order too."""
-    index, post, done = {}, [], set()
-
-    def parents(node):
-        leaves = jax.tree_util.tree_leaves((node.args, node.kwargs))
-        return [_producer(model, t) for t in leaves if isinstance(t, symbolic.KerasTensor)]
-
-    def op(item):
-        return item if isinstance(item, symbolic.KerasTensor) else item.layer
-
-    def visit(item):  # Keras' _build_map: pre-order indices, post-order nodes
-        if id(item) in done:
-            return
-        index.setdefault(id(op(item)), (len(index), op(item)))
-        if isinstance(item, symbolic.Node):
-            for parent in parents(item):
-                visit(parent)
-        done.add(id(item))
-        post.append(item)
-
-    for t in jax.tree_util.tree_leaves(model.outputs):
-        visit(_producer(model, t))
-    node_depth, op_depth = {}, {}
-    for item in reversed(post):
-        depth = max(node_depth.setdefault(id(item), 0), op_depth.get(id(op(item)), 0))
-        op_depth[id(op(item))] = node_depth[id(item)] = depth
-        if isinstance(item, symbolic.Node):
-            for parent in parents(item):
-                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    ops = sorted(index.values(), key=lambda v: (-op_depth[id(v[1])], v[0]))
-    return [o for _, o in ops]
-
-
 def functional_config(model):
     """``Functional.get_config()``: layers with their calls, inputs and outputs."""
     inputs, input_names = _names(model)
     history = _history_of(model)
     name_of = {id(t): name for t, name in zip(inputs, input_names)}
     layers, entries = [], {}
+    from ..models.functional import keras_order
     for item in keras_order(model):
         if isinstance(item, symbolic.KerasTensor):
             entry = input_layer_config(item.shape, item.dtype.name, name_of[id(item)])
