@@ -8,6 +8,7 @@ import contextlib
 
 import jax
 
+from . import masks
 from . import state as state_lib
 from . import training as training_lib
 
@@ -36,10 +37,12 @@ def current():
 
 @contextlib.contextmanager
 def active(frame):
-    """Makes ``frame`` (or ``None``: layers use their own weights) the current one."""
+    """Makes ``frame`` (or ``None``: layers use their own weights) the current one, with
+    a table for the masks of the traced values its layers return (:mod:`jkeras.masks`)."""
     _stack.append(frame)
     try:
-        yield frame
+        with masks.scope():
+            yield frame
     finally:
         _stack.pop()
 

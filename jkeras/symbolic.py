@@ -3,6 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import masks
+
 _MAX_RANK = 8
 _dims = []
 
@@ -32,6 +34,19 @@ class Node:
         """The call's tensor arguments: the first positional one, or all of them."""
         return self.args[0] if len(self.args) == 1 else list(self.args)
 
+    def output_mask(self, tensor):
+        """The mask of one of this call's outputs: the layer's ``compute_mask`` of the
+        call's first input and that input's mask (or the ``mask=`` given), on shapes."""
+        first = self.args[0] if self.args else None
+        mask = self.kwargs.get("mask")
+        if mask is None:
+            mask = masks.attached(first)
+        spec = lambda t: t.spec() if isinstance(t, KerasTensor) else t
+        out = jax.eval_shape(self.layer.compute_mask,
+                             *jax.tree_util.tree_map(spec, (first, mask)))
+        out = jax.tree_util.tree_map(lambda s: KerasTensor(shape_of(s), s.dtype), out)
+        return next(m for t, m in masks.pairs(self.outputs, out) if t is tensor)
+
 
 def first_node(layer, what):
     """The node of ``layer``'s first call on symbolic tensors, or a clear error."""
@@ -60,6 +75,19 @@ class KerasTensor:
     @property
     def ndim(self):
         return len(self.shape)
+
+    @property
+    def _keras_mask(self):
+        """Keras' symbolic mask of this tensor, or ``None``: see :mod:`jkeras.masks`.
+
+        >>> import jkeras
+        >>> x = jkeras.Input(shape=(None,), dtype="int32")
+        >>> jkeras.layers.Embedding(10, 4, mask_zero=True)(x)._keras_mask.shape
+        (None, None)
+        """
+        if "_mask" not in self.__dict__:
+            self._mask = None if self.node is None else self.node.output_mask(self)
+        return self._mask
 
     def spec(self):
         """A ``jax.ShapeDtypeStruct`` with a symbolic dimension for each ``None``."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import configurable
 from .. import frame as frame_lib
+from .. import masks
 from .. import mixed_precision
 from .. import naming, placement
 from .. import random as random_lib
@@ -735,17 +736,24 @@ class Layer(StatelessAPI):
                             f"as its first argument, got {'None' if args else 'nothing'}.")
         if symbolic.is_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs, training)
+        mask = kwargs.get("mask")
+        if mask is None:  # Keras: the mask the input carries, for a call that takes one
+            mask = masks.attached(args[0])
+            if mask is not None and self.accepts_mask:
+                kwargs = {**kwargs, "mask": mask}
         frame = frame_lib.current()
         if frame is not None:
-            return frame.call(self, args, kwargs, training)
-        args = jax.tree_util.tree_map(lambda x: _as_input(self, x), args)
-        if not self.built:
-            self._build(args)
-        training = training_lib.resolve(training)
-        leaves = jax.tree_util.tree_leaves((args, kwargs))
-        if any(_is_tracer(x) for x in leaves):
-            return self._traced_call(args, kwargs, training)
-        return self._eager_call(args, kwargs, training)
+            out = frame.call(self, args, kwargs, training)
+        else:
+            args = jax.tree_util.tree_map(lambda x: _as_input(self, x), args)
+            if not self.built:
+                self._build(args)
+            training = training_lib.resolve(training)
+            leaves = jax.tree_util.tree_leaves((args, kwargs))
+            traced = any(_is_tracer(x) for x in leaves)
+            out = (self._traced_call if traced else self._eager_call)(args, kwargs, training)
+        masks.attach(out, self.compute_mask(args[0], mask))
+        return out
 
     def _traced_call(self, args, kwargs, training):
         changes_state = (training or self.stateful) and jax.tree_util.tree_leaves(self.state)
@@ -791,9 +799,15 @@ class Layer(StatelessAPI):
         specs = [leaves[i].spec() for i in where]
         if not self.built:
             self._build(with_values(specs)[0])
+        # The mask the inputs carry, as a model will pass it (the node does not keep it).
+        mask = masks.attached(args[0]) if self.accepts_mask and kwargs.get("mask") is None \
+            else None
+        mask = {} if mask is None else {"mask": jax.tree_util.tree_map(
+            lambda m: m.spec() if isinstance(m, symbolic.KerasTensor) else m, mask)}
         out = jax.eval_shape(
-            lambda values: self.apply(self.params, self.state, *with_values(values)[0],
-                                      training=False, **with_values(values)[1])[0], specs)
+            lambda values, mask: self.apply(self.params, self.state, *with_values(values)[0],
+                                            training=False, **with_values(values)[1],
+                                            **mask)[0], specs, mask)
         node = symbolic.Node(self, args, kwargs, training)
         self.output_shape = jax.tree_util.tree_map(symbolic.shape_of, out)
         node.outputs = jax.tree_util.tree_map(

@@ -17,6 +17,8 @@ class Dense(Layer):
     (32, 128)
     """
 
+    supports_masking = True  # as Keras 3: a mask passes through unchanged
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None,
@@ -64,6 +66,8 @@ class Activation(Layer):
     [0.0, 2.0]
     """
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -79,6 +83,8 @@ class Identity(Layer):
     >>> Identity()(jnp.ones(2)).tolist()
     [1.0, 1.0]
     """
+
+    supports_masking = True
 
     def call(self, params, state, x, *, training=False, rng=None):
         return x, state

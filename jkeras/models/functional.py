@@ -4,6 +4,7 @@ import inspect
 
 import jax
 
+from .. import masks as masks_lib
 from .. import symbolic
 from .model import Model
 
@@ -166,7 +167,11 @@ class Functional(Model):
         return super().apply(params, state, *inputs, **kwargs)
 
     def _arrange(self, x):
-        """A dict keyed by ``Input`` names, put in the structure of ``inputs`` (Keras')."""
+        """A dict keyed by ``Input`` names, or one array for a one-``Input`` list, put in
+        the structure of ``inputs`` (Keras')."""
+        if isinstance(self.inputs, (list, tuple)) and len(self.inputs) == 1 and \
+                not isinstance(x, (list, tuple, dict)):
+            return type(self.inputs)([x])
         if not isinstance(x, dict) or isinstance(self.inputs, dict):
             return x
         tensors, treedef = jax.tree_util.tree_flatten(self.inputs)
@@ -213,10 +218,11 @@ class Functional(Model):
             out = node.layer(*args, training=node.training, **kwargs)
             out_mask = node.layer.compute_mask(args[0] if args else None,
                                                mask if jax.tree_util.tree_leaves(mask) else None)
-            for t, x in zip(jax.tree_util.tree_leaves(node.outputs), jax.tree_util.tree_leaves(out)):
+            for (t, m), x in zip(masks_lib.pairs(node.outputs, out_mask),
+                                 jax.tree_util.tree_leaves(out)):
                 values[id(t)] = x
-                if out_mask is not None:
-                    masks[id(t)] = out_mask
+                if m is not None:
+                    masks[id(t)] = m
         return jax.tree_util.tree_map(take, self.outputs)
 
 
