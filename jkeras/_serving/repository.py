@@ -79,7 +79,7 @@ class Repository:
         if version is None and versions:
             version = max(versions)
         if version not in versions:
-            raise KeyError(f"Servable not found for request: "
+            raise KeyError("Servable not found for request: "
                            + (f"Latest({self.name})" if version is None
                               else f"Specific({self.name}, {version})"))
         return version, versions[version]
