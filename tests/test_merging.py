@@ -187,3 +187,38 @@ def test_dot_incompatible_axes():
 def test_dot_bad_axes_argument(axes):
     with pytest.raises(ValueError, match=r"'dot'.*axes must be an int or a pair of ints"):
         mx.Dot(axes)
+
+
+def test_masks_through_merges_match_keras(keras):
+    """Two mask_zero embeddings merged: each layer's output mask as Keras 3 makes it
+    (the elementwise ones or the masks, Concatenate spreads and any-s them, Dot drops it)."""
+    ids = (np.array([[1, 2, 0, 0], [3, 0, 0, 0]]), np.array([[4, 0, 0, 0], [5, 6, 7, 0]]))
+    ours_emb = [jkeras.layers.Embedding(8, 3, mask_zero=True) for _ in ids]
+    theirs_emb = [keras.layers.Embedding(8, 3, mask_zero=True) for _ in ids]
+    for o, t, i in zip(ours_emb, theirs_emb, ids):
+        t(i)
+        o(i)
+        o.set_weights(t.get_weights())
+    ours_x = [e(i) for e, i in zip(ours_emb, ids)]
+    theirs_x = [e(i) for e, i in zip(theirs_emb, ids)]
+    for name, kwargs in (("Add", {}), ("Subtract", {}), ("Multiply", {}), ("Average", {}),
+                         ("Maximum", {}), ("Minimum", {}), ("Concatenate", {}),
+                         ("Concatenate", {"axis": 1}), ("Dot", {"axes": 2})):
+        ours = getattr(jkeras.layers, name)(**kwargs)(ours_x)
+        theirs = getattr(keras.layers, name)(**kwargs)(theirs_x)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+        want = getattr(theirs, "_keras_mask", None)
+        got = getattr(ours, "_keras_mask", None)
+        assert (got is None) == (want is None), name
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+    # one input without a mask: values as Keras', no mask but Concatenate's
+    other = rand(2, 4, 3)
+    for name in ("Add", "Multiply", "Maximum", "Minimum", "Concatenate"):
+        ours = getattr(jkeras.layers, name)()([ours_x[0], jnp.asarray(other)])
+        theirs = getattr(keras.layers, name)()([theirs_x[0], other])
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+        want = getattr(theirs, "_keras_mask", None)
+        assert (getattr(ours, "_keras_mask", None) is None) == (want is None), name
+    np.testing.assert_array_equal(jkeras.layers.Concatenate()([ours_x[0], other])._keras_mask,
+                                  np.ones((2, 4), bool))

@@ -272,3 +272,29 @@ def test_axis_errors_for_unit_and_rms_norm():
         nx.UnitNormalization(axis="last")
     with pytest.raises(ValueError, match="out of range"):
         nx.RMSNormalization(axis=-3)(rand(2, 4))
+
+
+def test_batch_normalization_with_a_mask_matches_keras(keras):
+    """Keras 3's masked moments: padded steps take no part in the batch statistics, and
+    the mask passes on (LayerNormalization passes it on too)."""
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [6, 7, 1, 2, 3]])
+    layers = {}
+    for lib in (jkeras, keras):
+        emb = lib.layers.Embedding(8, 3, mask_zero=True)
+        emb(ids)
+        layers[lib] = (emb, lib.layers.BatchNormalization(momentum=0.5),
+                       lib.layers.LayerNormalization())
+    layers[jkeras][0].set_weights(layers[keras][0].get_weights())
+    outputs = {}
+    for lib, (emb, bn, ln) in layers.items():
+        y = bn(emb(ids), training=True)
+        outputs[lib] = (y, ln(y), bn.get_weights())
+    (y, z, w), (ky, kz, kw) = outputs[jkeras], outputs[keras]
+    close(y, ky)
+    close(z, kz)
+    for got, want in zip(w, kw):  # the moving statistics, from the kept steps only
+        close(got, want)
+    np.testing.assert_array_equal(y._keras_mask, ky._keras_mask)
+    np.testing.assert_array_equal(z._keras_mask, ids != 0)
+    with pytest.raises(ValueError, match="one axis less"):
+        jkeras.layers.BatchNormalization()(jnp.ones((2, 3)), mask=jnp.ones((2, 3), bool))

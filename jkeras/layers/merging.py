@@ -28,6 +28,19 @@ class Merge(Layer):
         self._check_shapes([tuple(s) for s in input_shapes])
         return {}, {}
 
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3's: the inputs' masks or-ed together, ``None`` unless every input has one.
+
+        >>> import jax.numpy as jnp
+        >>> Add().compute_mask(None, [jnp.array([True, False]), jnp.array([False, False])])
+        Array([ True, False], dtype=bool)
+        """
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(jnp.logical_or, mask)
+
     def _check_shapes(self, shapes):
         first = shapes[0]
         for shape in shapes[1:]:
@@ -61,6 +74,22 @@ class Concatenate(Merge):
     def call(self, params, state, inputs, *, training=False, rng=None):
         return jnp.concatenate(inputs, axis=self.axis), state
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3's: each input's mask (all true where it has none) spread over its
+        shape, concatenated, then any-ed over the last axis.
+
+        >>> import jax.numpy as jnp
+        >>> Concatenate().compute_mask([jnp.ones((1, 2, 3))] * 2,
+        ...                            [jnp.array([[True, False]]), None]).tolist()
+        [[True, True]]
+        """
+        if mask is None or all(m is None for m in mask):
+            return None
+        spread = [jnp.ones(x.shape, bool) if m is None else
+                  jnp.broadcast_to(m[..., None], x.shape) if m.ndim < x.ndim else m
+                  for x, m in zip(inputs, mask)]
+        return jnp.any(jnp.concatenate(spread, axis=self.axis), axis=-1)
+
 
 _EPSILON = 1e-7  # Keras' backend.epsilon(): the largest inverse norm Dot(normalize=True) uses
 
@@ -92,11 +121,35 @@ class _Elementwise(Merge):
             out.append(j if i == 1 else i if j == 1 or j is None else j)
         return tuple(out)
 
-    def call(self, params, state, inputs, *, training=False, rng=None):
+    def call(self, params, state, inputs, *, mask=None, training=False, rng=None):
         self._check_shapes([symbolic.shape_of(x) for x in inputs])
         rank = max(x.ndim for x in inputs)
         inputs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
-        return functools.reduce(type(self).op, inputs), state
+        if mask is None or all(m is None for m in mask):
+            return functools.reduce(type(self).op, inputs), state
+        # Each (batch, steps) mask spread over its input's features.
+        spread = [None if m is None else jnp.broadcast_to(m[..., None], x.shape)
+                  for x, m in zip(inputs, mask)]
+        return self._masked(inputs, spread), state
+
+    def _masked(self, inputs, masks):
+        """The merge of masked inputs: for a sum, the masks leave the values alone."""
+        return functools.reduce(type(self).op, inputs)
+
+
+class _Extremum(_Elementwise):
+    """Keras 3's masked maximum/minimum: a step one input masks takes the other's value."""
+
+    def _masked(self, inputs, masks):
+        out, out_mask = inputs[0], masks[0]
+        for x, m in zip(inputs[1:], masks[1:]):
+            if m is not None:
+                x = jnp.where(m, x, out)
+            if out_mask is not None:
+                out = jnp.where(out_mask, out, x)
+            out_mask = None if m is None or out_mask is None else out_mask | m
+            out = type(self).op(out, x)
+        return out
 
 
 class Add(_Elementwise):
@@ -139,8 +192,16 @@ class Multiply(_Elementwise):
 
     op = operator.mul
 
+    def _masked(self, inputs, masks):
+        # Keras 3: masked steps count as 1, and are 0 in the output when all are masked.
+        out = functools.reduce(operator.mul, [x if m is None else jnp.where(m, x, 1)
+                                              for x, m in zip(inputs, masks)])
+        if any(m is None for m in masks):
+            return out
+        return jnp.where(functools.reduce(jnp.logical_or, masks), out, 0)
 
-class Maximum(_Elementwise):
+
+class Maximum(_Extremum):
     """The elementwise maximum of a list of inputs (that broadcast).
 
     >>> import jax.numpy as jnp
@@ -151,7 +212,7 @@ class Maximum(_Elementwise):
     op = jnp.maximum
 
 
-class Minimum(_Elementwise):
+class Minimum(_Extremum):
     """The elementwise minimum of a list of inputs (that broadcast).
 
     >>> import jax.numpy as jnp
@@ -172,7 +233,7 @@ class Average(_Elementwise):
 
     op = operator.add
 
-    def call(self, params, state, inputs, *, training=False, rng=None):
+    def call(self, params, state, inputs, *, mask=None, training=False, rng=None):
         total, state = super().call(params, state, inputs)
         return total / len(inputs), state
 
@@ -224,6 +285,10 @@ class Dot(Merge):
                 raise ValueError(f"{self!r}: incompatible input shapes {x} and {y} for axes "
                                  f"{self.axes}: axis {i} has size {x[i]}, axis {j} has size "
                                  f"{y[j]}")
+
+    def compute_mask(self, inputs, mask=None):
+        """``None``: the contraction leaves no time axis to mask (Keras 3)."""
+        return None
 
     def call(self, params, state, inputs, *, training=False, rng=None):
         x, y = inputs

@@ -78,6 +78,7 @@ class BatchNormalization(Layer):
     """
 
     uses_training = True
+    supports_masking = True
     autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
@@ -104,15 +105,19 @@ class BatchNormalization(Layer):
                                                                      self.dtype)}
         return params, state
 
-    def call(self, params, state, x, *, training=False, rng=None):
+    def call(self, params, state, x, *, mask=None, training=False, rng=None):
         axes = _axes(self, self.axis, x.ndim)
         reduce = tuple(a for a in range(x.ndim) if a not in axes)
+        if mask is not None and mask.ndim != x.ndim - 1:
+            raise ValueError(f"{self!r}: the mask must have one axis less than the inputs, "
+                             f"got mask shape {mask.shape} for inputs {x.shape}")
         # Broadcast the per-feature vectors against x.
         bshape = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
         dtype, x = x.dtype, _upcast(x)
         empty = any(x.shape[a] == 0 for a in reduce)  # no statistics: keep the moving ones
         if training and self.trainable and not empty:
-            mean, var = self._moments(x, reduce)
+            mean, var = self._moments(x, reduce) if mask is None else \
+                _masked_moments(x, mask, reduce)
             m = self.momentum
             state = {"moving_mean": state["moving_mean"] * m + mean * (1 - m),
                      "moving_variance": state["moving_variance"] * m + var * (1 - m)}
@@ -136,6 +141,16 @@ class BatchNormalization(Layer):
         return mean, jax.lax.pmean(jnp.mean(centred * centred, axis=reduce), self.axis_name)
 
 
+def _masked_moments(x, mask, reduce):
+    """Keras 3's moments over the steps the mask keeps (a (batch, steps) mask for
+    (batch, steps, features) inputs), its epsilon in the denominators; not synchronized."""
+    keep = jnp.broadcast_to(mask[..., None], x.shape).astype(bool)
+    count = jnp.sum(keep, axis=reduce, dtype=x.dtype) + 1e-7  # Keras' backend.epsilon()
+    mean = jnp.sum(jnp.where(keep, x, 0), axis=reduce) / count
+    centred = jnp.where(keep, x - jnp.expand_dims(mean, reduce), 0)
+    return mean, jnp.sum(centred * centred, axis=reduce) / count
+
+
 def _is_bound(axis_name):
     """Whether a mapped axis of this name is bound here (inside pmap/shard_map)."""
     try:
@@ -153,6 +168,7 @@ class LayerNormalization(Layer):
     (2, 3)
     """
 
+    supports_masking = True
     autocast = False  # as Keras 3: float32 weights and statistics, compute-dtype output
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
