@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from . import lookup
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class L1L2:
     """``l1 * sum(|w|) + l2 * sum(w**2)``.
 
@@ -37,6 +37,10 @@ class L1L2:
         {'l1': 0.0, 'l2': 0.1}
         """
         return dataclasses.asdict(self)
+
+    def __repr__(self):  # the config's form, so L1 and L2 show as Keras names them
+        args = ", ".join(f"{k}={v}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
     @classmethod
     def from_config(cls, config):
@@ -67,9 +71,6 @@ class L1(L1L2):
         """
         return {"l1": self.l1}
 
-    def __repr__(self):
-        return f"L1(l1={self.l1})"
-
 
 class L2(L1L2):
     """``l2 * sum(w**2)`` (Keras' default factor 0.01).
@@ -89,9 +90,6 @@ class L2(L1L2):
         {'l2': 0.5}
         """
         return {"l2": self.l2}
-
-    def __repr__(self):
-        return f"L2(l2={self.l2})"
 
 
 l1, l2 = L1, L2
